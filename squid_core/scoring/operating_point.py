@@ -1,0 +1,132 @@
+"""Operating points: named score thresholds chosen on validation data.
+
+Pure functions over ``(scores, labels)`` (score: 0-100, higher = more anomalous;
+label 1 = abnormal). An image is flagged when ``score >= threshold``, the rule the
+model file stores. A threshold is always placed half-way between two adjacent
+distinct validation scores, so the choice does not hinge on one image's exact
+score, and reproduces on the validation set exactly the sensitivity/specificity it
+reports.
+
+The two named points the product ships:
+
+* ``balanced`` - the lowest threshold whose specificity is >= 0.90 (flags as many
+  images as possible while keeping false alarms on normals at 10% or fewer);
+* ``high sensitivity`` - the highest threshold whose sensitivity is >= 0.95.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from squid_core.metrics import metrics_at_threshold
+
+__all__ = [
+    "candidate_thresholds",
+    "threshold_for_specificity",
+    "threshold_for_sensitivity",
+    "operating_point",
+    "default_operating_points",
+]
+
+
+def candidate_thresholds(scores: Sequence[float]) -> np.ndarray:
+    """Every distinct way to split the scores, as thresholds in increasing order.
+
+    The first flags everything (the lowest score), the last flags nothing (above the
+    highest score); the others are mid-points between adjacent distinct scores.
+    """
+    u = np.unique(np.asarray(scores, dtype=np.float64))
+    if u.size == 0:
+        return np.array([0.0])
+    mids = (u[:-1] + u[1:]) / 2.0
+    return np.concatenate([[u[0]], mids, [u[-1] + max(1e-6, abs(u[-1]) * 1e-6)]])
+
+
+def threshold_for_specificity(
+    scores: Sequence[float], labels: Sequence[int], min_specificity: float
+) -> float:
+    """Lowest threshold whose specificity on the normals (label 0) is >= ``min_specificity``."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(int)
+    normals = s[y == 0]
+    if normals.size == 0:
+        raise ValueError("specificity needs at least one normal (label 0) score")
+    for t in candidate_thresholds(s):  # specificity never decreases as t grows
+        if np.mean(normals < t) >= min_specificity - 1e-12:
+            return float(t)
+    raise AssertionError("unreachable: the last candidate flags nothing")
+
+
+def threshold_for_sensitivity(
+    scores: Sequence[float], labels: Sequence[int], min_sensitivity: float
+) -> float:
+    """Highest threshold whose sensitivity on the abnormals (label 1) is >= ``min_sensitivity``."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(int)
+    abnormals = s[y == 1]
+    if abnormals.size == 0:
+        raise ValueError("sensitivity needs at least one abnormal (label 1) score")
+    for t in candidate_thresholds(s)[::-1]:  # sensitivity never decreases as t falls
+        if np.mean(abnormals >= t) >= min_sensitivity - 1e-12:
+            return float(t)
+    raise AssertionError("unreachable: the first candidate flags everything")
+
+
+def operating_point(
+    name: str, threshold: float, rule: str, scores: Sequence[float], labels: Sequence[int]
+) -> dict[str, Any]:
+    """One operating point in the model-file format, with its validation rates.
+
+    Sensitivity or specificity is ``None`` when the validation set lacks that class.
+    """
+    y = np.asarray(labels).astype(int)
+    m = metrics_at_threshold(scores, y, threshold)
+    return {
+        "name": name,
+        "threshold": float(threshold),
+        "rule": rule,
+        "sensitivity": float(m.sensitivity) if np.any(y == 1) else None,
+        "specificity": float(m.specificity) if np.any(y == 0) else None,
+    }
+
+
+def default_operating_points(
+    scores: Sequence[float],
+    labels: Sequence[int],
+    *,
+    min_specificity: float = 0.90,
+    min_sensitivity: float = 0.95,
+    source: str = "validation split",
+) -> tuple[list[dict[str, Any]], str]:
+    """The ``balanced`` and (when abnormal scores exist) ``high sensitivity`` points.
+
+    Returns ``(points, default_name)``; the default is ``balanced``.
+    """
+    y = np.asarray(labels).astype(int)
+    n_norm, n_abn = int(np.sum(y == 0)), int(np.sum(y == 1))
+    counts = f"{source}: {n_norm} normal, {n_abn} abnormal"
+    t_bal = threshold_for_specificity(scores, y, min_specificity)
+    points = [
+        operating_point(
+            "balanced",
+            t_bal,
+            f"lowest threshold with specificity >= {min_specificity:.2f} on the {counts}",
+            scores,
+            y,
+        )
+    ]
+    if n_abn:
+        t_sens = threshold_for_sensitivity(scores, y, min_sensitivity)
+        points.append(
+            operating_point(
+                "high sensitivity",
+                t_sens,
+                f"highest threshold with sensitivity >= {min_sensitivity:.2f} on the {counts}",
+                scores,
+                y,
+            )
+        )
+    return points, "balanced"

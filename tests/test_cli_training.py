@@ -1,0 +1,114 @@
+"""``squid train``, ``eval``, ``score`` and ``digitanatomy`` through ``squid_core.cli.main``."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from test_digit_anatomy import write_fake_mnist
+from test_training_helpers import write_pngs
+
+import squid_core
+from squid_core.cli import main
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A compact model trained for 2 steps on 12 tiny PNGs (seconds)."""
+    root = tmp_path_factory.mktemp("cli")
+    normal = write_pngs(root / "normal", 12, seed=0)
+    abnormal = write_pngs(root / "abnormal", 4, seed=1, abnormal=True)
+    (normal / "broken.png").write_bytes(b"not a png")
+    out = root / "m.safetensors"
+    rc = main(["train", "--preset", "compact", "--normal", str(normal), "--val-count", "4",
+               "--val-abnormal", str(abnormal), "--epochs", "1", "--max-steps", "2",
+               "--batch-size", "4", "--device", "cpu", "--quiet", "--out", str(out)])
+    assert rc == 0
+    return root, normal, abnormal, out
+
+
+def test_train_writes_a_calibrated_model(trained):
+    root, *_, out = trained
+    model = squid_core.load_model(out)
+    meta = model.metadata
+    # 13 normal files (one broken), 4 held out: 8 or 9 readable training images
+    assert meta["calibration"]["n_images"] == meta["training"]["data"]["n_train"] in (8, 9)
+    assert {p["name"] for p in meta["operating_points"]} == {"balanced", "high sensitivity"}
+    assert meta["training"]["data"]["n_rejected"] == 1
+    assert meta["metrics"]["validation"]["n_abnormal"] == 4
+    assert (root / "m.ckpt").is_dir()
+
+
+def test_eval_reports_auc_and_stored_operating_point(trained, capsys):
+    root, normal, abnormal, out = trained
+    report_path = root / "eval.json"
+    rc = main(["eval", "--model", str(out), "--normal", str(normal), "--abnormal",
+               str(abnormal), "--device", "cpu", "--quiet", "--json", str(report_path)])
+    assert rc == 0
+    report = json.loads(report_path.read_text())
+    assert report["n_normal"] == 12 and report["n_abnormal"] == 4 and report["n_unreadable"] == 1
+    model = squid_core.load_model(out)
+    stored = {p["name"]: p["threshold"] for p in model.metadata["operating_points"]}
+    for op in report["operating_points"]:
+        assert op["threshold"] == stored[op["name"]]  # never re-tuned on the evaluated set
+    assert 0.0 <= report["auc"] <= 1.0 and report["roc"]["fpr"][0] == 0.0
+    assert "AUC" in capsys.readouterr().out
+
+
+def test_score_files_and_folders_reports_unreadable(trained):
+    root, normal, abnormal, out = trained
+    csv_path = root / "scores.csv"
+    rc = main(["score", str(normal), str(abnormal / "a000.png"), str(root / "missing.png"),
+               "--model", str(out), "--device", "cpu", "--quiet", "--csv", str(csv_path)])
+    assert rc == 0
+    rows = list(csv.DictReader(open(csv_path)))
+    assert len(rows) == 15  # 13 files in the folder (one broken) + 1 file + 1 missing
+    errors = [r for r in rows if r["error"]]
+    assert len(errors) == 2
+    good = [r for r in rows if not r["error"]]
+    assert all(0.0 <= float(r["score"]) <= 100.0 and r["flagged"] in ("True", "False")
+               for r in good)
+    js = root / "scores.json"
+    assert main(["score", str(abnormal), "--model", str(out), "--device", "cpu", "--quiet",
+                 "--json", str(js)]) == 0
+    doc = json.loads(js.read_text())
+    assert len(doc["images"]) == 4 and doc["operating_point"] == "balanced"
+
+
+def test_digitanatomy_command(tmp_path):
+    mnist = write_fake_mnist(tmp_path / "mnist")
+    out = tmp_path / "da"
+    assert main(["digitanatomy", "--mnist", str(mnist), "--out", str(out), "--normal", "2",
+                 "--abnormal", "4", "--seed", "1"]) == 0
+    assert len(list((out / "abnormal").glob("*.png"))) == 4
+    assert (out / "labels.csv").exists()
+
+
+def test_resume_continues_from_checkpoint(trained, tmp_path):
+    _, normal, _, _ = trained
+    out = tmp_path / "r.safetensors"
+    args = ["train", "--preset", "compact", "--normal", str(normal), "--epochs", "1",
+            "--batch-size", "4", "--device", "cpu", "--quiet", "--out", str(out)]
+    assert main(args) == 0  # one full epoch of 3 steps: a checkpoint exists
+    ckpt = tmp_path / "r.ckpt" / "last.pt"
+    assert ckpt.exists()
+    assert main([*args[:-2], "--epochs", "2", "--resume", str(ckpt), "--out", str(out)]) == 0
+    resumed = squid_core.load_model(out)
+    assert resumed.metadata["training"]["epochs"] == 2
+    assert resumed.metadata["training"]["global_step"] == 6
+    # An uninterrupted 2-epoch run with the same seed ends with the same weights.
+    straight = tmp_path / "s.safetensors"
+    assert main([*args[:-2], "--epochs", "2", "--out", str(straight)]) == 0
+    a, b = resumed.state_dict(), squid_core.load_model(straight).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "score", "digitanatomy"])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0 and "usage" in capsys.readouterr().out

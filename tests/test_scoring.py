@@ -1,0 +1,106 @@
+"""Scorer: any-size images in, AnalysisResult at input size out; calibration, bf16, devices."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from squid_core.model import SquidConfig, build_model
+from squid_core.model.reference_import import config_from_reference, load_reference_into
+from squid_core.model.squid_model import SquidModel
+from squid_core.scoring.device import DeviceUnavailableError, resolve_device
+from squid_core.scoring.heatmap import UNITS_RESIDUAL, UNITS_SIGMA
+from squid_core.scoring.result import AnalysisResult
+from squid_core.scoring.scorer import Scorer
+
+FIXTURE = Path(__file__).parent / "data" / "official_squid"
+SMALL = SquidConfig(features_root=4, memory_channel=256, num_slots=8, mem_num_slots=8,
+                    shrink_thres=3)
+
+
+@pytest.fixture(scope="module")
+def fixture_model() -> SquidModel:
+    model = SquidModel(config_from_reference(json.loads((FIXTURE / "config.json").read_text())))
+    load_reference_into(model, load_file(str(FIXTURE / "official_generator.safetensors")),
+                        load_file(str(FIXTURE / "official_discriminator.safetensors")))
+    return model.eval()
+
+
+def test_uncalibrated_score_on_arbitrary_size(fixture_model: SquidModel) -> None:
+    img = np.random.default_rng(0).random((301, 173)).astype(np.float32)
+    res = Scorer(fixture_model, device="cpu").score(img)
+    assert isinstance(res, AnalysisResult)
+    assert 0.0 <= res.score <= 100.0
+    assert res.reconstruction.shape == img.shape and res.reconstruction.dtype == np.float32
+    assert res.heatmap.shape == img.shape and res.heatmap_units == UNITS_RESIDUAL
+    assert 0.0 <= res.reconstruction.min() and res.reconstruction.max() <= 1.0
+    assert res.flagged is None and res.operating_point is None and res.calibrated is False
+    assert math.isclose(res.score, 100 * (1 - 1 / (1 + math.exp(-res.raw_logit))), rel_tol=1e-6)
+    assert set(res.timings) >= {"preprocess", "inference", "total"} and res.device == "cpu"
+
+
+def test_score_matches_model_outputs_at_model_size(fixture_model: SquidModel) -> None:
+    x = load_file(str(FIXTURE / "expected_eval_outputs.safetensors"))
+    results = Scorer(fixture_model, "cpu").score_batch([x["input"][i, 0].numpy() for i in range(4)])
+    logits = [r.raw_logit for r in results]
+    assert np.allclose(logits, x["disc_logit"].flatten().numpy(), atol=1e-4)
+    assert np.allclose(results[2].reconstruction, x["recon"][2, 0].numpy(), atol=1e-4)
+
+
+def test_calibration_operating_point_and_normalised_heatmap() -> None:
+    torch.manual_seed(0)
+    model = build_model(SMALL).eval()
+    img = np.random.default_rng(1).random((200, 240)).astype(np.float32)
+    raw = Scorer(model, "cpu").score(img).raw_logit
+    model.metadata.update({
+        "calibration": {"mu": raw - 0.5, "sigma": 0.5, "n_images": 10},
+        "operating_points": [{"name": "balanced", "threshold": 20.0, "rule": "test"}],
+        "default_operating_point": "balanced",
+        "heatmap": {"units": "sigma above normal", "scale_max": 4.0, "shape": [128, 128]},
+    })
+    model.heatmap_mean = torch.full((128, 128), 0.05)
+    model.heatmap_std = torch.full((128, 128), 0.1)
+    res = Scorer(model, "cpu").score(img)
+    assert res.calibrated
+    assert math.isclose(res.score, 100 * (1 - 1 / (1 + math.exp(-1.0))), rel_tol=1e-4)
+    assert res.flagged is True and res.operating_point["name"] == "balanced"
+    assert res.heatmap_units == UNITS_SIGMA and res.heatmap_scale_max == 4.0
+    assert res.heatmap.min() >= 0.0 and res.heatmap.shape == img.shape
+
+
+def test_bf16_scores_within_half_a_point(fixture_model: SquidModel) -> None:
+    x = load_file(str(FIXTURE / "expected_eval_outputs.safetensors"))["input"]
+    images = [x[i, 0].numpy() for i in range(4)]
+    fp32 = Scorer(fixture_model, "cpu").score_batch(images)
+    bf16 = Scorer(fixture_model, "cpu", bf16=True).score_batch(images)
+    for a, b in zip(fp32, bf16, strict=True):
+        assert abs(a.score - b.score) < 0.5
+        assert np.abs(a.reconstruction - b.reconstruction).max() < 0.02
+
+
+def test_scorer_rejects_bad_images(fixture_model: SquidModel) -> None:
+    scorer = Scorer(fixture_model, "cpu")
+    with pytest.raises(ValueError, match="2-D"):
+        scorer.score(np.zeros((3, 64, 64), np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        scorer.score(np.zeros((64, 64), np.uint8))
+    assert scorer.score_batch([]) == []
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceUnavailableError, match="CUDA"):
+            resolve_device("cuda")
+    if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        with pytest.raises(DeviceUnavailableError, match="MPS"):
+            resolve_device("mps")

@@ -1,0 +1,167 @@
+"""Analysis: no-model state, a real (tiny) model, responsiveness, Analyse all, cancel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from viewer._testsupport import (
+    DATA,
+    ScriptedScorer,
+    make_window,
+    open_and_wait,
+    tiny_model_file,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    return tiny_model_file(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    return make_window(qtbot, tmp_path)
+
+
+def _use_scripted(window, scorer: ScriptedScorer) -> None:
+    window.scorer = scorer
+    window.model_info = {"name": "scripted", "version": "test", "device": "cpu", "path": ""}
+    window._update_model_state()
+
+
+def test_without_a_model_the_viewer_says_so_and_still_views(qtbot, window) -> None:
+    assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
+    assert "No model loaded" in window.score_panel.state.text()
+    assert "No model loaded" in window.panes.panes["reconstruction"].message.textItem.toPlainText()
+    assert not window.actions_by_id["analyse"].isEnabled()
+    window.analyse_current()
+    assert "No model loaded" in window.statusBar().currentMessage()
+    assert window.export_report("png", "/nonexistent/never.png") is None
+    assert window.panes.panes["original"].image.image is not None  # still a viewer
+
+
+def test_bad_model_file_is_reported(qtbot, window, tmp_path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    with qtbot.waitSignal(window.modelFailed, timeout=20000):
+        window.load_model(bad)
+    assert "Could not load the model" in window.statusBar().currentMessage()
+    assert window.scorer is None
+
+
+def test_real_model_scores_the_image_on_screen(qtbot, window, model_path) -> None:
+    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+        window.load_model(model_path, "cpu")
+    assert window.actions_by_id["analyse"].isEnabled()
+    assert "tiny-test" in window.score_panel.model.text()
+    with qtbot.waitSignal(window.resultShown, timeout=60000):
+        assert open_and_wait(qtbot, window, DATA / "dicom" / "SIIM_CR_chest.dcm") == "shown"
+    result = window.panes.result
+    assert 0.0 <= result.score <= 100.0
+    panel = window.score_panel
+    assert panel.score.text() == f"{result.score:.1f}"
+    assert "balanced" in panel.operating_point.text()
+    assert ("FLAGGED" in panel.flag.text()) == bool(result.flagged)
+    assert panel.device.text() == "cpu" and panel.timing.text().endswith(")")
+    assert "not a diagnosis" in panel.note.text()
+    assert window.panes.panes["reconstruction"].image.image is not None
+    entry = window.catalog.entries[str(DATA / "dicom" / "SIIM_CR_chest.dcm")]
+    assert entry.score == pytest.approx(result.score)
+
+
+def test_event_loop_stays_responsive_during_analysis(qtbot, window, model_path) -> None:
+    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+        window.load_model(model_path, "cpu")
+    window.settings.auto_analyse = False
+    # Every test file: big and small, 8 and 16 bit, multi-frame, and some that fail to
+    # decode (they move to the "Could not open" list during the run).
+    window.open_paths([DATA / "images", DATA / "dicom"])
+    assert wait_for(lambda: window.panes.image is not None and len(window.catalog.entries) > 20)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    with qtbot.waitSignal(window.analysisFinished, timeout=120000):
+        window.analyse_all()
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert len(ticks) > 20
+    assert max(gaps) < 0.100, f"longest wait between 10 ms ticks: {max(gaps) * 1000:.0f} ms"
+    assert all(e.summary is not None for e in window.catalog.entries.values())
+    rejected = {r.path.name for r in window.catalog.rejected}
+    assert {"966.dcm", "RG2_JPLY.dcm"} <= rejected
+
+
+def test_analyse_all_resorts_the_worklist_as_scores_arrive(qtbot, window) -> None:
+    _use_scripted(window, ScriptedScorer(delay=0.02))
+    window.settings.auto_analyse = False
+    window.open_paths([DATA / "images"])
+    assert wait_for(lambda: len(window.catalog.entries) >= 5)
+    window.actions_by_id["worklist"].setChecked(True)
+    n = len(window.catalog.entries)
+    firsts: list[bool] = []
+
+    def check(_key, _frame, _result) -> None:
+        keys = window.browser.visible_keys()
+        assert len(keys) == n  # nothing hidden, scored or not
+        scores = [window.catalog.entries[k].score for k in keys]
+        scored = [s for s in scores if s is not None]
+        firsts.append(scored == sorted(scored, reverse=True) and scores[: len(scored)] == scored)
+
+    window.runner.resultReady.connect(check)
+    with qtbot.waitSignal(window.analysisFinished, timeout=60000):
+        window.actions_by_id["analyse_all"].trigger()
+    assert len(firsts) == n and all(firsts)
+    keys = window.browser.visible_keys()
+    assert keys == [e.key for e in window.catalog.worklist()]
+    top = window.browser.tree.topLevelItem(0)
+    assert float(top.text(1)) == pytest.approx(max(e.score for e in window.catalog.entries.values()), abs=0.05)
+
+
+def test_cancel_stops_analyse_all_and_keeps_every_image(qtbot, window) -> None:
+    _use_scripted(window, ScriptedScorer(delay=0.4))
+    window.settings.auto_analyse = False
+    window.open_paths([DATA / "images"])
+    assert wait_for(lambda: len(window.catalog.entries) >= 5)
+    with qtbot.waitSignal(window.analysisFinished, timeout=30000) as blocker:
+        window.analyse_all()
+        assert wait_for(lambda: any(e.summary for e in window.catalog.entries.values()))
+        window.actions_by_id["cancel"].trigger()
+    assert blocker.args == [True]
+    scored = sum(1 for e in window.catalog.entries.values() if e.summary is not None)
+    assert 1 <= scored < len(window.catalog.entries)
+    assert len(window.browser.visible_keys()) == len(window.catalog.entries)
+
+
+def test_each_frame_of_a_multiframe_image_is_scored_on_its_own(qtbot, window) -> None:
+    _use_scripted(window, ScriptedScorer())
+    key = str(DATA / "dicom" / "emri_small_RLE.dcm")
+    with qtbot.waitSignal(window.resultShown, timeout=30000):
+        assert open_and_wait(qtbot, window, key) == "shown"
+    first = window.panes.result
+    with qtbot.waitSignal(window.resultShown, timeout=30000):
+        window.actions_by_id["next_frame"].trigger()
+    assert window.panes.frame == 1 and window.panes.result is not first
+    assert window.catalog.entries[key].summary.frame == 1
+    window.actions_by_id["prev_frame"].trigger()  # cached: shown at once
+    assert window.panes.result is first
+
+
+def test_next_and_previous_image_follow_the_browser(qtbot, window) -> None:
+    window.open_paths([DATA / "images"])
+    assert wait_for(lambda: window.panes.image is not None and len(window.catalog.entries) > 2)
+    keys = window.browser.visible_keys()
+    assert window.browser.current_key() == keys[0]
+    with qtbot.waitSignal(window.imageShown, timeout=30000) as blocker:
+        window.actions_by_id["next_image"].trigger()
+    assert blocker.args == [keys[1]]
+    with qtbot.waitSignal(window.imageShown, timeout=30000) as blocker:
+        window.actions_by_id["prev_image"].trigger()
+    assert blocker.args == [keys[0]]
+    recent = [a.text() for a in window.recent_menu.actions()]
+    assert str(DATA / "images") in recent

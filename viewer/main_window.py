@@ -1,0 +1,927 @@
+"""The main window: wires the browser, panes, score panel, overlay and tag browser.
+
+It owns the session (:class:`~viewer.catalog.Catalog`), the loaded model's scorer and
+the workers; each widget only displays what it is given. Everything slow (scanning,
+decoding, loading a model, scoring) runs in :mod:`viewer.workers` and comes back by
+signal, so the window never freezes; errors become status-bar messages, entries in the
+"Could not open" list or a non-blocking message box, never a crash.
+
+Signals let tests, the ``--screenshot`` mode and ``bench/viewer_latency.py`` follow
+what happens without polling.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from squid_core.version import __version__
+from viewer import exports
+from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
+from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
+from viewer.display import PreparedFrame
+from viewer.frame_slider import FrameSlider
+from viewer.image_panes import ImagePanes
+from viewer.model_loader import default_model_path, load_scorer
+from viewer.overlay_controls import OverlayControls
+from viewer.reader_process import READER
+from viewer.score_panel import RESEARCH_NOTE, ScorePanel
+from viewer.settings import AppSettings
+from viewer.settings_dialog import SettingsDialog
+from viewer.shortcuts_dialog import ShortcutsDialog
+from viewer.study_browser import StudyBrowser
+from viewer.tag_browser import TagBrowser
+from viewer.workers import AnalysisJob, AnalysisRunner, TaskRunner
+
+#: How many full results (reconstruction + heatmap arrays) are kept in memory.
+RESULT_CACHE = 6
+#: File-dialog filter for images.
+IMAGE_FILTER = ("Images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff DICOMDIR);;"
+                "All files (*)")
+
+
+def _read_image(path: str) -> Any:
+    """Decode in a helper process (see :mod:`viewer.reader_process`); call from a worker."""
+    return READER.read(path)
+
+
+def _read_and_prepare(path: str) -> tuple[Any, PreparedFrame]:
+    """Read an image and prepare its first frame for display (in a helper process)."""
+    return READER.read_prepared(path)
+
+
+class _ScanProgress(QObject):
+    """Carries scan progress from the worker thread to the status bar (queued signal)."""
+
+    progress = Signal(int, int)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.cancelled = False
+
+    def __call__(self, done: int, total: int, _path: Any) -> bool:
+        """``squid_core.io.scan`` progress callback; False cancels the scan."""
+        if done % 25 == 0 or done == total:
+            self.progress.emit(done, total)
+        return not self.cancelled
+
+
+def _scan(paths: list[str], progress: _ScanProgress) -> Any:
+    from squid_core.io import scan
+
+    return scan(paths, progress=progress)
+
+
+class MainWindow(QMainWindow):
+    """SQUID Viewer's main window."""
+
+    scanFinished = Signal(int)
+    imageShown = Signal(str)
+    imageFailed = Signal(str, str)
+    resultShown = Signal(str)
+    analysisFinished = Signal(bool)
+    modelLoaded = Signal(str)
+    modelFailed = Signal(str)
+    exportFinished = Signal(str)
+    exportFailed = Signal(str)
+
+    def __init__(self, settings: AppSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("SQUID Viewer")
+        self.setAcceptDrops(True)
+        self.settings = settings or AppSettings()
+        self.catalog = Catalog()
+        self.tasks = TaskRunner(self)
+        self.runner = AnalysisRunner(self)
+        self.scorer: Any = None
+        self.model_info: dict[str, Any] | None = None
+        self._results: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._current_key: str | None = None
+        self._wanted_key: str | None = None
+        self._image_cache: OrderedDict[str, Any] = OrderedDict()
+        self._closing = False
+        self._batch = False
+        self._scans: set[_ScanProgress] = set()
+        self._wizard: Any = None
+        #: Callable returning a ``ModelLibrary``; None = the user's data folder.
+        self.library_factory: Any = None
+        #: perf_counter() timestamps of the latest open and display (for the benchmark).
+        self.timestamps: dict[str, float] = {}
+
+        READER.warm_up()
+        self._build_widgets()
+        self._build_actions()
+        self._build_menus_and_toolbar()
+        self._connect()
+        self._restore()
+        self._update_model_state()
+        self._update_preset_labels()
+
+    # -- construction ----------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.panes = ImagePanes()
+        self.frames = FrameSlider()
+        centre = QWidget()
+        layout = QVBoxLayout(centre)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.panes, 1)
+        layout.addWidget(self.frames)
+        self.setCentralWidget(centre)
+
+        self.browser = StudyBrowser(self.catalog)
+        self.browser_dock = self._dock("Studies", "studies", self.browser,
+                                       Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.score_panel = ScorePanel()
+        self.overlay = OverlayControls(self.settings.overlay)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.score_panel)
+        side_layout.addWidget(self.overlay)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(290)
+        self.analysis_dock = self._dock("Analysis", "analysis", scroll,
+                                        Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tags = TagBrowser()
+        self.tags_dock = self._dock("DICOM tags", "tags", self.tags,
+                                    Qt.DockWidgetArea.LeftDockWidgetArea)
+        # One column on the left (studies above, analysis below) leaves the full width
+        # to the three panes.
+        self.splitDockWidget(self.browser_dock, self.analysis_dock, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.analysis_dock, self.tags_dock)
+        self.analysis_dock.raise_()
+        self.resizeDocks([self.browser_dock], [440], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.browser_dock, self.analysis_dock], [330, 560],
+                         Qt.Orientation.Vertical)
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.hide()
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.resize(1500, 900)
+
+    def _dock(self, title: str, name: str, widget: QWidget,
+              area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{name}")
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_actions(self) -> None:
+        self.actions_by_id: dict[str, QAction] = {}
+        for spec in (*ACTIONS, *window_preset_specs()):
+            action = make_action(spec, self)
+            self.addAction(action)
+            self.actions_by_id[spec.id] = action
+        a = self.actions_by_id
+        handlers = {
+            "open_files": self.open_files_dialog, "open_folder": self.open_folder_dialog,
+            "close_all": self.close_all, "export_png": lambda: self.export_report("png"),
+            "export_pdf": lambda: self.export_report("pdf"), "export_csv": self.export_csv,
+            "export_sc": self.export_secondary_capture, "export_sr": self.export_sr,
+            "settings": self.open_settings, "quit": self.close,
+            "fit": self.panes.fit, "one_to_one": self.panes.one_to_one,
+            "zoom_in": lambda: self.panes.zoom(1.25), "zoom_out": lambda: self.panes.zoom(0.8),
+            "rotate_cw": lambda: self.panes.rotate(1), "rotate_ccw": lambda: self.panes.rotate(-1),
+            "flip_h": lambda: self.panes.flip(True), "flip_v": lambda: self.panes.flip(False),
+            "reset_view": self.reset_view,
+            "next_image": lambda: self.browser.step(1),
+            "prev_image": lambda: self.browser.step(-1),
+            "next_frame": lambda: self.frames.step(1), "prev_frame": lambda: self.frames.step(-1),
+            "analyse": self.analyse_current, "analyse_all": self.analyse_all,
+            "cancel": self.cancel_analysis, "open_model": self.open_model_dialog,
+            "model_info": self.show_model_info, "model_library": self.open_model_library,
+            "train": self.open_training_wizard, "shortcuts": self.show_shortcuts,
+            "about": self.show_about,
+        }
+        for key, handler in handlers.items():
+            a[key].triggered.connect(handler)
+        a["invert"].toggled.connect(self.panes.set_invert)
+        a["anonymise"].setChecked(self.settings.anonymise_exports)
+        a["anonymise"].toggled.connect(
+            lambda on: setattr(self.settings, "anonymise_exports", bool(on)))
+        a["measure"].toggled.connect(self.panes.set_measuring)
+        a["magnifier"].toggled.connect(self.panes.set_magnifier)
+        a["crosshair"].setChecked(True)
+        a["crosshair"].toggled.connect(self.panes.set_crosshair)
+        a["corner_info"].setChecked(True)
+        a["corner_info"].toggled.connect(self.panes.set_corner_visible)
+        a["toggle_overlay"].setChecked(self.overlay.visible.isChecked())
+        a["toggle_overlay"].toggled.connect(self.overlay.visible.setChecked)
+        self.overlay.visible.toggled.connect(a["toggle_overlay"].setChecked)
+        a["tags"].triggered.connect(self.show_tags)
+        a["worklist"].toggled.connect(self.browser.set_worklist_mode)
+        a["full_screen"].toggled.connect(
+            lambda on: self.showFullScreen() if on else self.showNormal())
+        for i in range(1, 10):
+            a[f"preset_{i}"].triggered.connect(lambda _=False, i=i: self.apply_preset(i - 1))
+        self.cancel_button.clicked.connect(self.cancel_analysis)
+        a["cancel"].setEnabled(False)
+
+    def _build_menus_and_toolbar(self) -> None:
+        menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
+        self.recent_menu = QMenu("Open &recent", self)
+        for action in self.actions_by_id.values():
+            spec_menu = next((s.menu for s in (*ACTIONS, *window_preset_specs())
+                              if s.id == action.objectName()), "View")
+            menus[spec_menu].addAction(action)
+            if action.objectName() == "open_folder":
+                menus["File"].addMenu(self.recent_menu)
+            if action.objectName() in ("close_all", "anonymise", "export_sr", "settings",
+                                       "reset_view",
+                                       "full_screen", "cancel"):
+                menus[spec_menu].addSeparator()
+        self._rebuild_recent_menu()
+
+        bar = QToolBar("Main", self)
+        bar.setObjectName("toolbar_main")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for group in (("open_files", "open_folder"), ("analyse", "analyse_all", "cancel"),
+                      ("fit", "one_to_one", "rotate_cw", "flip_h", "flip_v", "invert",
+                       "reset_view", "measure", "magnifier"), ("toggle_overlay", "worklist", "tags")):
+            for ident in group:
+                bar.addAction(self.actions_by_id[ident])
+            bar.addSeparator()
+        self.addToolBar(bar)
+
+    def _connect(self) -> None:
+        self.browser.imageSelected.connect(self.show_image)
+        self.frames.frameChanged.connect(self._on_frame)
+        self.overlay.changed.connect(self._on_overlay)
+        self.panes.windowChanged.connect(self._on_window)
+        self.panes.readoutChanged.connect(
+            lambda text: self.statusBar().showMessage(text) if text else None)
+        self.runner.started.connect(self._on_analysis_started)
+        self.runner.resultReady.connect(self._on_result)
+        self.runner.itemFailed.connect(self._on_analysis_failed)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.finished.connect(self._on_analysis_finished)
+        self._on_overlay(self.overlay.settings())
+
+    def _restore(self) -> None:
+        geometry = self.settings.geometry
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.window_state
+        if state is not None:
+            self.restoreState(state)
+
+    # -- opening ---------------------------------------------------------------------
+
+    def open_files_dialog(self) -> None:
+        """File ▸ Open files."""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.last_folder,
+                                                IMAGE_FILTER)
+        if paths:
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        """File ▸ Open folder (recursive; DICOMDIRs inside are followed)."""
+        folder = QFileDialog.getExistingDirectory(self, "Open folder", self.settings.last_folder)
+        if folder:
+            self.open_paths([folder])
+
+    def open_paths(self, paths: list[str | os.PathLike[str]], select_first: bool = True) -> None:
+        """Scan files/folders in a worker, add what was found, show the first new image."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return
+        self.timestamps = {"open": time.perf_counter()}
+        first = Path(paths[0])
+        self.settings.last_folder = str(first if first.is_dir() else first.parent)
+        for p in paths:
+            self.settings.add_recent(p)
+        self._rebuild_recent_menu()
+        self.statusBar().showMessage(f"Scanning {len(paths)} path(s)…")
+        explicit = {str(Path(p)) for p in paths}
+        progress = _ScanProgress(self)
+        progress.progress.connect(
+            lambda done, total: self.statusBar().showMessage(f"Scanning… {done} / {total} files"))
+        self._scans.add(progress)
+        self._update_cancel_enabled()
+
+        def finished(result: Any) -> None:
+            self._scans.discard(progress)
+            self._update_cancel_enabled()
+            self._on_scanned(result, select_first, explicit)
+
+        def failed(exc: BaseException) -> None:
+            self._scans.discard(progress)
+            self._update_cancel_enabled()
+            self._error("Could not scan", str(exc))
+
+        self.tasks.run(_scan, paths, progress, on_result=finished, on_error=failed)
+
+    def _on_scanned(self, result: Any, select_first: bool, explicit: set[str]) -> None:
+        if self._closing:
+            return
+        entries = [Entry.from_meta(inst.path, inst.meta) for inst in result.instances]
+        rejected = [Rejected(Path(r.path), r.reason) for r in result.rejected
+                    if not is_document(Path(r.path), explicit)]
+        new = self.catalog.add(entries, rejected)
+        self.browser.rebuild()
+        msg = f"Opened {len(new)} image(s)"
+        if rejected:
+            msg += f"; {len(rejected)} file(s) could not be opened (see the list)"
+        self.statusBar().showMessage(msg, 8000)
+        self.scanFinished.emit(len(new))
+        # Show the first of the opened images in the order the browser lists them.
+        wanted = {e.key for e in new} or {str(inst.path) for inst in result.instances}
+        target = next((k for k in self.browser.visible_keys() if k in wanted), None)
+        if select_first and target is not None:
+            self.browser.select(target)
+            if self._wanted_key != target:
+                self.show_image(target)
+
+    def show_image(self, key: str) -> None:
+        """Display the image ``key`` (read in a worker unless cached)."""
+        if key not in self.catalog.entries:
+            return
+        self._wanted_key = key
+        cached = self._image_cache.get(key)
+        if cached is not None:
+            self._on_image_loaded(key, cached)
+            return
+        self.statusBar().showMessage(f"Reading {Path(key).name}…")
+        self.tasks.run(_read_and_prepare, key,
+                       on_result=lambda loaded, k=key: self._on_image_loaded(k, loaded),
+                       on_error=lambda exc, k=key: self._on_image_failed(k, exc))
+
+    def _on_image_loaded(self, key: str, loaded: tuple[Any, PreparedFrame]) -> None:
+        if self._closing:
+            return
+        self._image_cache[key] = loaded
+        image, prepared = loaded
+        self._image_cache.move_to_end(key)
+        while len(self._image_cache) > 3:
+            self._image_cache.popitem(last=False)
+        if key != self._wanted_key:
+            return
+        self._current_key = key
+        entry = self.catalog.entries.get(key)
+        if entry is not None and entry.frames != getattr(image, "n_frames", 1):
+            entry.frames = getattr(image, "n_frames", 1)
+        frames = getattr(image, "n_frames", 1)
+        self.panes.set_image(image, 0, prepared)
+        self.frames.set_frames(frames, 0)
+        self.tags.set_dataset(getattr(image, "header", None))
+        self._update_corner()
+        self._update_preset_labels()
+        self.setWindowTitle(f"SQUID Viewer — {Path(key).name}")
+        self.statusBar().showMessage(f"{Path(key).name}: {self._describe(image)}", 6000)
+        self.timestamps["shown"] = time.perf_counter()
+        self._show_result_for_current()
+        self.imageShown.emit(key)
+
+    def _on_image_failed(self, key: str, exc: BaseException) -> None:
+        if self._closing:
+            return
+        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+        entry = self.catalog.entries.pop(key, None)
+        path = entry.path if entry is not None else Path(key)
+        self.catalog.rejected.append(Rejected(path, reason))
+        self.browser.rebuild()
+        if key == self._wanted_key:
+            self._current_key = None
+            self.panes.set_image(None)
+            self.panes.set_no_result_message(f"Could not open {path.name}:\n{reason}")
+            self.panes.panes["original"].message.setText(f"Could not open {path.name}:\n{reason}")
+            self.tags.set_dataset(None)
+            self.frames.set_frames(1)
+        self.statusBar().showMessage(f"Could not open {path.name}: {reason}", 15000)
+        self.imageFailed.emit(key, reason)
+
+    def close_all(self) -> None:
+        """Forget every open image (cancels a running analysis)."""
+        self.runner.cancel()
+        self.catalog.clear()
+        self._results.clear()
+        self._image_cache.clear()
+        self._current_key = self._wanted_key = None
+        self.browser.rebuild()
+        self.panes.set_image(None)
+        self.tags.set_dataset(None)
+        self.frames.set_frames(1)
+        self.score_panel.set_result(None)
+        self.setWindowTitle("SQUID Viewer")
+
+    # -- model -----------------------------------------------------------------------
+
+    def open_model_dialog(self) -> None:
+        """Model ▸ Open model file."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open model file",
+                                              str(Path(self.settings.model_path or
+                                                       default_model_path()).parent),
+                                              "SQUID model (*.safetensors);;All files (*)")
+        if path:
+            self.load_model(path)
+
+    def load_model(self, path: str | os.PathLike[str], device: str | None = None) -> None:
+        """Load a model file and its scorer in a worker; scores so far are cleared."""
+        device = device or self.settings.device
+        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}…")
+        self.tasks.run(load_scorer, str(path), device,
+                       on_result=self._on_model_loaded,
+                       on_error=lambda e, p=str(path): self._on_model_failed(p, e))
+
+    def _on_model_loaded(self, loaded: tuple[Any, dict[str, Any]]) -> None:
+        if self._closing:
+            return
+        self.runner.cancel()
+        self.scorer, self.model_info = loaded
+        self.settings.model_path = self.model_info["path"]
+        self.catalog.clear_scores()
+        self._results.clear()
+        self.browser.refresh_scores()
+        self._update_model_state()
+        self.overlay.set_scale(self.model_info.get("heatmap_scale_max"),
+                               self.model_info.get("heatmap_units"))
+        note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
+        self.statusBar().showMessage(
+            f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
+            f"{self.model_info['device']}{note}", 8000)
+        self.modelLoaded.emit(self.model_info["name"])
+        if self._current_key and self.settings.auto_analyse:
+            self.analyse_current()
+
+    def _on_model_failed(self, path: str, exc: BaseException) -> None:
+        message = str(exc) or type(exc).__name__
+        self._error("Could not load the model", f"{Path(path).name}: {message}")
+        self.modelFailed.emit(message)
+
+    def _update_model_state(self) -> None:
+        info = self.model_info
+        self.score_panel.set_model(info, info.get("device", "") if info else "")
+        self.panes.set_no_result_message(
+            "Not analysed yet (F5)" if info else
+            "No model loaded\nModel ▸ Open model file… (Ctrl+M)")
+        for ident in ("analyse", "analyse_all"):
+            self.actions_by_id[ident].setEnabled(info is not None)
+        if info is None:
+            self.overlay.set_no_model()
+
+    def _library(self) -> Any:
+        """The model library (``squid_core.library.ModelLibrary``) in the user's data folder.
+
+        Tests replace ``library_factory`` to keep to a temporary folder.
+        """
+        if self.library_factory is not None:
+            return self.library_factory()
+        from squid_core.library import ModelLibrary
+
+        return ModelLibrary()
+
+    def open_model_library(self) -> None:
+        """Model ▸ Model library: the activated model is loaded here."""
+        try:
+            from viewer.library import ModelLibraryDialog
+
+            dialog = ModelLibraryDialog(self._library(), parent=self)
+        except Exception as exc:  # a missing or broken library must not take the viewer down
+            self._error("Model library unavailable", f"{type(exc).__name__}: {exc}")
+            return
+        dialog.activeModelChanged.connect(self.load_model)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def open_training_wizard(self) -> None:
+        """Model ▸ Train: the wizard's new model is loaded here when activated."""
+        if self._wizard is not None and self._wizard.isVisible():
+            self._wizard.raise_()
+            return
+        try:
+            from viewer.wizard import TrainingWizard
+
+            self._wizard = TrainingWizard(self._library(), parent=self)
+        except Exception as exc:  # a missing or broken wizard must not take the viewer down
+            self._error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
+            return
+        self._wizard.activeModelChanged.connect(self.load_model)
+        self._wizard.open()
+
+    def show_model_info(self) -> None:
+        """Model ▸ Model information."""
+        if self.model_info is None:
+            self._info("Model", "No model loaded. Model ▸ Open model file… (Ctrl+M).")
+            return
+        i = self.model_info
+        self._info("Model", "\n".join([
+            f"Name: {i['name']}", f"Version: {i['version']}", f"File: {i['path']}",
+            f"Device: {i['device']}",
+            f"Operating point: {i.get('operating_point') or 'none set'}",
+            f"Calibrated on normal images: {'yes' if i.get('calibrated') else 'no'}",
+            f"Heatmap scale: 0–{i.get('heatmap_scale_max') or '?'} {i.get('heatmap_units') or ''}",
+        ]))
+
+    # -- analysis --------------------------------------------------------------------
+
+    def analyse_current(self) -> None:
+        """Score the image and frame on screen."""
+        if self.scorer is None:
+            self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
+                                         8000)
+            return
+        image = self.panes.image
+        key = self._current_key
+        if image is None or key is None:
+            return
+        if self.runner.busy and self._batch:
+            return  # "Analyse all" will reach this image; its result is shown on arrival
+        self._batch = False
+        self.score_panel.set_busy()
+        self.timestamps["analyse"] = time.perf_counter()
+        pixels = image.frame(self.panes.frame) if hasattr(image, "frame") else image.pixels
+        self.runner.analyse(self.scorer, [AnalysisJob(key, self.panes.frame, pixels=pixels)])
+
+    def analyse_all(self) -> None:
+        """Score every image in the browser not yet scored; the worklist re-sorts live."""
+        if self.scorer is None:
+            self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
+                                         8000)
+            return
+        jobs = []
+        for entry in self.catalog.unscored():
+            if entry.key == self._current_key and self.panes.image is not None:
+                image = self.panes.image
+                jobs.append(AnalysisJob(entry.key, self.panes.frame,
+                                        pixels=image.frame(self.panes.frame)))
+            else:
+                jobs.append(AnalysisJob(entry.key, 0, path=entry.key))
+        if not jobs:
+            self.statusBar().showMessage("Every image is already scored", 5000)
+            self.analysisFinished.emit(False)
+            return
+        self._batch = True
+        self.runner.analyse(self.scorer, jobs, read=_read_image)
+
+    def _update_cancel_enabled(self) -> None:
+        self.actions_by_id["cancel"].setEnabled(self.runner.busy or bool(self._scans))
+
+    def cancel_analysis(self) -> None:
+        """Stop the running analysis after the image in progress, and any folder scan."""
+        for scan_progress in self._scans:
+            scan_progress.cancelled = True
+        if self.runner.busy:
+            self.runner.cancel()
+            self.statusBar().showMessage("Cancelling analysis…", 4000)
+
+    def _on_analysis_started(self, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Analysing %v / {total}")
+        self.progress.setVisible(total > 1)
+        self.cancel_button.setVisible(True)
+        self._update_cancel_enabled()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setValue(done)
+
+    def _on_analysis_finished(self, cancelled: bool) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self._update_cancel_enabled()
+        if self._batch:
+            scored = sum(1 for e in self.catalog.entries.values() if e.summary is not None)
+            self.statusBar().showMessage(
+                f"Analysis {'cancelled' if cancelled else 'done'}: {scored} of "
+                f"{len(self.catalog.entries)} image(s) scored", 8000)
+        self._batch = False
+        if self._current_key and (self._current_key, self.panes.frame) not in self._results:
+            self.score_panel.set_result(None)
+        self.analysisFinished.emit(cancelled)
+
+    def _on_result(self, key: str, frame: int, result: Any) -> None:
+        if self._closing:
+            return
+        self.catalog.set_summary(key, ScoreSummary.from_result(result, frame))
+        self.browser.update_score(key)
+        self._results[(key, frame)] = result
+        self._results.move_to_end((key, frame))
+        while len(self._results) > RESULT_CACHE:
+            self._results.popitem(last=False)
+        if key == self._current_key and frame == self.panes.frame:
+            self._show_result(result)
+            self.timestamps["result"] = time.perf_counter()
+            self.resultShown.emit(key)
+
+    def _on_analysis_failed(self, key: str, message: str, unreadable: bool) -> None:
+        name = Path(key).name if key else "analysis"
+        verb = "open" if unreadable else "analyse"
+        self.statusBar().showMessage(f"Could not {verb} {name}: {message}", 15000)
+        if unreadable and key in self.catalog.entries:
+            entry = self.catalog.entries.pop(key)
+            self.catalog.rejected.append(Rejected(entry.path, message))
+            self.browser.rebuild()
+        elif key and key == self._current_key:
+            self.score_panel.set_busy(f"Could not analyse: {message}")
+
+    def _show_result(self, result: Any) -> None:
+        self.overlay.set_scale(result.heatmap_scale_max, result.heatmap_units)
+        self.panes.set_result(result)
+        self.score_panel.set_result(result)
+
+    def _show_result_for_current(self) -> None:
+        result = self._results.get((self._current_key, self.panes.frame))
+        if result is not None:
+            self._show_result(result)
+            self.resultShown.emit(self._current_key)
+            return
+        self.panes.set_result(None)
+        self.score_panel.set_result(None)
+        if self.scorer is not None and self.settings.auto_analyse:
+            self.analyse_current()
+
+    def _on_frame(self, frame: int) -> None:
+        self.panes.set_frame(frame)
+        self._update_corner()
+        self._show_result_for_current()
+
+    # -- view ------------------------------------------------------------------------
+
+    def reset_view(self) -> None:
+        """Fit, no rotation/flip/inversion, the file's own window."""
+        self.actions_by_id["invert"].setChecked(False)
+        self.panes.reset()
+
+    def apply_preset(self, index: int) -> None:
+        """Digit key ``index + 1``: a window preset."""
+        if self.panes.apply_preset(index):
+            w = self.panes.presets[index]
+            self.statusBar().showMessage(
+                f"Window {index + 1}: {w.name} (W {w.width:.5g} L {w.center:.5g})", 4000)
+        elif self.panes.image is not None:
+            self.statusBar().showMessage(f"No window preset {index + 1} for this image", 3000)
+
+    def _update_preset_labels(self) -> None:
+        presets = self.panes.presets
+        for i in range(1, 10):
+            action = self.actions_by_id[f"preset_{i}"]
+            if i <= len(presets):
+                w = presets[i - 1]
+                action.setText(f"{w.name} (W {w.width:.5g} L {w.center:.5g})")
+                action.setEnabled(True)
+            else:
+                action.setText(f"Window preset {i}")
+                action.setEnabled(False)
+
+    def _on_window(self, window: Any) -> None:
+        self._update_corner()
+
+    def _on_overlay(self, s: Any) -> None:
+        self.panes.set_overlay(self.overlay.lut(), s.opacity, s.threshold, s.visible)
+
+    def show_tags(self) -> None:
+        """View ▸ DICOM tags: bring the tag browser forward, focus its search field."""
+        self.tags_dock.show()
+        self.tags_dock.raise_()
+        self.tags.search.setFocus()
+
+    def _update_corner(self) -> None:
+        image = self.panes.image
+        if image is None:
+            self.panes.set_corner_text("")
+            return
+        m = image.meta
+        lines = list(dict.fromkeys(x for x in (m.patient_name, m.patient_id) if x))
+        study = " ".join(x for x in (m.study_date, m.modality, m.body_part, m.view_position) if x)
+        if study:
+            lines.append(study)
+        lines.append(f"{m.columns or image.pixels.shape[-1]} × {m.rows or image.pixels.shape[-2]}"
+                     + (f"  frame {self.panes.frame + 1}/{image.n_frames}"
+                        if image.n_frames > 1 else ""))
+        w = self.panes.state.window
+        lines.append(f"W {w.width:.5g} L {w.center:.5g} ({w.name})" if w else "File display")
+        self.panes.set_corner_text("\n".join(lines))
+
+    @staticmethod
+    def _describe(image: Any) -> str:
+        m = image.meta
+        parts = [m.modality or ("DICOM" if m.is_dicom else "image"),
+                 f"{m.columns}×{m.rows}" if m.rows else "", m.photometric, m.transfer_syntax]
+        return ", ".join(p for p in parts if p)
+
+    # -- exports ---------------------------------------------------------------------
+
+    def _ask_save(self, title: str, suffix: str, filt: str) -> str:
+        stem = Path(self._current_key).stem if self._current_key else "squid"
+        start = str(Path(self.settings.last_folder) / f"{stem}_{suffix}")
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
+        return path
+
+    def _study_lines(self, anonymise: bool) -> list[str]:
+        image = self.panes.image
+        if image is None or anonymise:
+            return []
+        m = image.meta
+        who = " ".join(dict.fromkeys(x for x in (m.patient_name, m.patient_id) if x))
+        what = " ".join(x for x in (m.study_date, m.modality, m.body_part, m.view_position) if x)
+        return [x for x in (who, what) if x]
+
+    def report_content(self) -> exports.ReportContent:
+        """What a report of the image on screen shows."""
+        source = Path(self._current_key).name if self._current_key else ""
+        anonymise = self.settings.anonymise_exports
+        return exports.report_content(self.panes, self.panes.result,
+                                      "" if anonymise else source, self.overlay.lut(),
+                                      self._study_lines(anonymise))
+
+    def export_report(self, kind: str, path: str | None = None) -> Path | None:
+        """Write the report of the image on screen as PNG or PDF."""
+        if self.panes.result is None:
+            self._error("Nothing to report", "Open an image and analyse it first.")
+            return None
+        path = path or self._ask_save("Export report", f"report.{kind}",
+                                      f"{kind.upper()} (*.{kind})")
+        if not path:
+            return None
+        try:
+            content = self.report_content()
+        except ValueError as exc:
+            self._error("Export failed", str(exc))
+            return None
+        # Painting on a QImage or QPdfWriter is allowed outside the GUI thread.
+        saver = exports.save_report_png if kind == "png" else exports.save_report_pdf
+        self._run_export(saver, path, content, note="")
+        return Path(path)
+
+    def _run_export(self, func: Any, path: str, *args: Any, note: str) -> None:
+        """Run ``func(path, *args)`` in a worker; report in the status bar and by signal."""
+        self.statusBar().showMessage(f"Writing {Path(path).name}{note}…")
+
+        def done(out: Path) -> None:
+            self.statusBar().showMessage(f"Written {out}{note}", 8000)
+            self.exportFinished.emit(str(out))
+
+        def failed(exc: BaseException) -> None:  # highdicom/pydicom raise many types
+            self._error("Export failed", f"{type(exc).__name__}: {exc}")
+            self.exportFailed.emit(str(exc))
+
+        self.tasks.run(func, path, *args, on_result=done, on_error=failed)
+
+    def export_csv(self, path: str | None = None, anonymise: bool | None = None) -> Path | None:
+        """Scores of everything opened, as CSV."""
+        path = path or self._ask_save("Export scores", "scores.csv", "CSV (*.csv)")
+        if not path:
+            return None
+        anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
+        try:
+            n = exports.save_scores_csv(path, self.catalog, anonymise)
+        except OSError as exc:
+            self._error("Export failed", str(exc))
+            return None
+        self.statusBar().showMessage(f"{n} row(s) written to {path}", 8000)
+        return Path(path)
+
+    def export_secondary_capture(self, path: str | None = None,
+                                 anonymise: bool | None = None) -> Path | None:
+        """The heatmap over the original as a DICOM Secondary Capture (written in a
+        worker; ``exportFinished`` or ``exportFailed`` follows)."""
+        return self._export_dicom(exports.secondary_capture_job, "overlay_sc.dcm", path,
+                                  anonymise)
+
+    def export_sr(self, path: str | None = None, anonymise: bool | None = None) -> Path | None:
+        """The score as a DICOM Comprehensive SR (written in a worker; ``exportFinished``
+        or ``exportFailed`` follows)."""
+        return self._export_dicom(exports.structured_report_job, "score_sr.dcm", path,
+                                  anonymise)
+
+    def _export_dicom(self, make_job: Any, suffix: str, path: str | None,
+                      anonymise: bool | None) -> Path | None:
+        """Collect what is on screen now, write the DICOM file in a worker.
+
+        Returns the target path (None if nothing can be exported or the user cancelled).
+        """
+        if self.panes.result is None:
+            self._error("Nothing to export", "Open an image and analyse it first.")
+            return None
+        path = path or self._ask_save("Export DICOM", suffix, "DICOM (*.dcm)")
+        if not path:
+            return None
+        anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
+        try:
+            job = make_job(self.panes, anonymise)
+        except ValueError as exc:
+            self._error("Export failed", str(exc))
+            return None
+        self._run_export(job, path, note=" (anonymised)" if anonymise else "")
+        return Path(path)
+
+    # -- dialogs ---------------------------------------------------------------------
+
+    def open_settings(self) -> None:
+        """File ▸ Settings; a new device reloads the model."""
+        before = self.settings.device
+        dialog = SettingsDialog(self.settings, self)
+        if not dialog.exec():
+            return
+        self.actions_by_id["anonymise"].setChecked(self.settings.anonymise_exports)
+        if self.settings.device != before and self.model_info:
+            self.load_model(self.model_info["path"], self.settings.device)
+
+    def show_shortcuts(self) -> None:
+        """Help ▸ Keyboard shortcuts."""
+        dialog = ShortcutsDialog(self.actions_by_id.values(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    def show_about(self) -> None:
+        """Help ▸ About."""
+        self._info("About SQUID Viewer",
+                   f"SQUID Viewer {__version__}\n\nAnomaly detection on chest radiographs "
+                   "with SQUID (Xiang et al., CVPR 2023), trained on normal studies only.\n\n"
+                   f"{RESEARCH_NOTE}")
+
+    def _error(self, title: str, text: str) -> None:
+        self.statusBar().showMessage(f"{title}: {text}", 15000)
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            return  # no one to click OK: the status bar carries the message
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
+                          self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _info(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list").triggered.connect(self._clear_recent)
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent()
+        self._rebuild_recent_menu()
+
+    # -- drag and drop, close --------------------------------------------------------
+
+    @staticmethod
+    def _local_paths(mime: QMimeData) -> list[str]:
+        return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Accept drags of local files and folders."""
+        if self._local_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Open dropped files and folders."""
+        paths = self._local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, lambda: self.open_paths(paths))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Remember geometry and overlay, stop workers, then close."""
+        self._closing = True
+        for scan_progress in self._scans:
+            scan_progress.cancelled = True
+        self.settings.geometry = self.saveGeometry()
+        self.settings.window_state = self.saveState()
+        self.settings.overlay = self.overlay.settings()
+        self.settings.sync()
+        self.runner.stop()
+        super().closeEvent(event)

@@ -1,0 +1,149 @@
+"""Score panel: the anomaly score, operating point and flag, and where they came from.
+
+Shows the score 0-100 (100 = most unlike the normal studies the model learnt), the
+operating point in use and whether this image is flagged at it, the raw discriminator
+logit, model name and version, the device and the time taken. A standing note says this
+is research software for decision support, not a diagnosis. Without a model it says so
+plainly: the viewer still works as a viewer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
+
+from viewer.theme import FLAG, MUTED, OK
+
+RESEARCH_NOTE = "Research use only — decision support, not a diagnosis."
+
+
+def _fmt(value: Any, spec: str = ".3f") -> str:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if math.isnan(f) else format(f, spec)
+
+
+class ScorePanel(QWidget):
+    """Read-only display of one AnalysisResult and of the loaded model."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = QLabel()
+        self.state.setWordWrap(True)
+        self.score = QLabel("—")
+        self.score.setObjectName("scoreValue")
+        self.flag = QLabel()
+        self.flag.setWordWrap(True)
+        self.operating_point = QLabel("—")
+        self.operating_point.setWordWrap(True)
+        self.logit = QLabel("—")
+        self.model = QLabel("—")
+        self.model.setWordWrap(True)
+        self.device = QLabel("—")
+        self.timing = QLabel("—")
+        self.note = QLabel(RESEARCH_NOTE)
+        self.note.setObjectName("researchNote")
+        self.note.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Operating point", self.operating_point)
+        form.addRow("Raw logit", self.logit)
+        form.addRow("Model", self.model)
+        form.addRow("Device", self.device)
+        form.addRow("Time", self.timing)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setStyleSheet(f"color: {MUTED};")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.state)
+        layout.addWidget(self.score)
+        layout.addWidget(self.flag)
+        layout.addLayout(form)
+        layout.addWidget(line)
+        layout.addWidget(self.note)
+        layout.addStretch(1)
+
+        self._model_info: dict[str, str] | None = None
+        self.set_model(None)
+
+    @property
+    def has_model(self) -> bool:
+        """Whether a model is loaded (as far as this panel was told)."""
+        return self._model_info is not None
+
+    def set_model(self, info: dict[str, str] | None, device: str = "") -> None:
+        """The loaded model (dict with name, version, operating_point) or None."""
+        self._model_info = info
+        self.set_result(None)
+        if info is None:
+            self.model.setText("—")
+            self.device.setText("—")
+            self.operating_point.setText("—")
+            return
+        self.model.setText(f"{info.get('name', '?')} {info.get('version', '')}".strip())
+        self.device.setText(device or "—")
+        self.operating_point.setText(info.get("operating_point") or "none set")
+
+    def set_busy(self, text: str = "Analysing…") -> None:
+        """Show that an analysis of this image is under way."""
+        self.state.setText(text)
+        self.state.setStyleSheet(f"color: {MUTED};")
+
+    def set_result(self, result: Any) -> None:
+        """Show an AnalysisResult, or the waiting / no-model state when None."""
+        self.score.setVisible(result is not None)
+        if result is None:
+            self.score.setText("—")
+            self.flag.setText("")
+            self.logit.setText("—")
+            self.timing.setText("—")
+            if self._model_info is None:
+                self.state.setText("No model loaded — Model ▸ Open model file… (Ctrl+M). "
+                                   "The viewer works without one.")
+                self.state.setStyleSheet(f"color: {FLAG}; font-weight: bold;")
+            else:
+                self.state.setText("Not analysed yet (F5)")
+                self.state.setStyleSheet(f"color: {MUTED};")
+            return
+        if getattr(result, "calibrated", True):
+            self.state.setText("Anomaly score (0–100)")
+            self.state.setStyleSheet(f"color: {MUTED};")
+        else:
+            self.state.setText("Anomaly score (0–100) — model not calibrated: "
+                               "compare scores only within this model")
+            self.state.setStyleSheet("color: #f0c674;")
+        self.score.setText(_fmt(result.score, ".1f"))
+        op = result.operating_point or {}
+        if op:
+            self.operating_point.setText(
+                f"{op.get('name', '?')} (flag if ≥ {_fmt(op.get('threshold'), '.1f')})")
+            self.operating_point.setToolTip(str(op.get("rule") or ""))
+        else:
+            self.operating_point.setText("none set for this model")
+        if result.flagged is True:
+            self.flag.setText("FLAGGED at this operating point")
+            self.flag.setStyleSheet(f"color: {FLAG}; font-weight: bold;")
+            self.score.setStyleSheet(f"color: {FLAG};")
+        elif result.flagged is False:
+            self.flag.setText("Not flagged at this operating point")
+            self.flag.setStyleSheet(f"color: {OK};")
+            self.score.setStyleSheet(f"color: {OK};")
+        else:
+            self.flag.setText("No operating point: not flagged either way")
+            self.flag.setStyleSheet(f"color: {MUTED};")
+            self.score.setStyleSheet("")
+        self.logit.setText(_fmt(result.raw_logit, ".4f"))
+        self.model.setText(f"{result.model_name} {result.model_version}".strip())
+        self.device.setText(str(result.device))
+        t = getattr(result, "timings", None) or {}
+        if "total" in t:
+            extra = f" (inference {_fmt(t['inference'], '.2f')} s)" if "inference" in t else ""
+            self.timing.setText(f"{_fmt(t['total'], '.2f')} s{extra}")
+        else:
+            self.timing.setText("—")
