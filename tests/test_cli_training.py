@@ -88,6 +88,7 @@ def test_digitanatomy_command(tmp_path):
     assert (out / "labels.csv").exists()
 
 
+@pytest.mark.slow  # four short compact trainings: ~10 s of CPU
 def test_resume_continues_from_checkpoint(trained, tmp_path):
     _, normal, _, _ = trained
     out = tmp_path / "r.safetensors"

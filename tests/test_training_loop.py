@@ -115,3 +115,11 @@ def test_pause_blocks_until_resumed():
 def test_too_little_data_is_an_error():
     with pytest.raises(ValueError):
         train(tiny_model(), TrainingData(train=image_set(3)), cfg(), out_path=None)
+
+
+def test_bf16_channels_last_step_is_finite():
+    rec = Recorder()
+    res = train(tiny_model(), data(), cfg(epochs=1, max_steps=2, bf16=True, channels_last=True),
+                out_path=None, callbacks=rec)
+    assert res.status == "max_steps"
+    assert all(np.isfinite(v) for s in rec.steps for v in s.losses.values())

@@ -95,6 +95,8 @@ def test_event_loop_stays_responsive_during_analysis(qtbot, window, model_path) 
     assert all(e.summary is not None for e in window.catalog.entries.values())
     rejected = {r.path.name for r in window.catalog.rejected}
     assert {"966.dcm", "RG2_JPLY.dcm"} <= rejected
+    assert sorted(window.browser.visible_keys()) == sorted(window.catalog.entries)
+    assert window.browser.rejected.count() == len(window.catalog.rejected)
 
 
 def test_analyse_all_resorts_the_worklist_as_scores_arrive(qtbot, window) -> None:

@@ -141,6 +141,14 @@ def paint_report(painter: QPainter, page: QRectF, c: ReportContent) -> None:
             r, g, b = (int(v) for v in c.colormap_lut[k][:3])
             grad.setColorAt(k / (n - 1), QColor(r, g, b))
         painter.fillRect(bar, grad)
+        font = QFont("Sans Serif")
+        font.setPixelSize(max(int(1.8 * unit), 6))
+        painter.setFont(font)
+        painter.setPen(QColor("#111111"))
+        ticks = QRectF(bar.left(), bar.bottom(), bar.width(), 2.4 * unit)
+        painter.drawText(ticks, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "0")
+        painter.drawText(ticks, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                         f"{c.heatmap_scale_max:g} {c.heatmap_units}".strip())
 
     flag = {True: "FLAGGED", False: "not flagged", None: "no operating point"}[c.flagged]
     colour = {True: "#c0392b", False: "#1e8449", None: "#444444"}[c.flagged]

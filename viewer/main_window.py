@@ -43,7 +43,7 @@ from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
 from viewer.model_loader import default_model_path, load_scorer
 from viewer.overlay_controls import OverlayControls
-from viewer.reader_process import READER
+from viewer.reader_process import BATCH_READER, READER
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
 from viewer.settings import AppSettings
 from viewer.settings_dialog import SettingsDialog
@@ -60,8 +60,8 @@ IMAGE_FILTER = ("Images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff DIC
 
 
 def _read_image(path: str) -> Any:
-    """Decode in a helper process (see :mod:`viewer.reader_process`); call from a worker."""
-    return READER.read(path)
+    """Decode for "Analyse all" in a low-priority helper process; call from a worker."""
+    return BATCH_READER.read(path)
 
 
 def _read_and_prepare(path: str) -> tuple[Any, PreparedFrame]:
@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
         self.timestamps: dict[str, float] = {}
 
         READER.warm_up()
+        BATCH_READER.warm_up()
         self._build_widgets()
         self._build_actions()
         self._build_menus_and_toolbar()
@@ -644,7 +645,7 @@ class MainWindow(QMainWindow):
         if unreadable and key in self.catalog.entries:
             entry = self.catalog.entries.pop(key)
             self.catalog.rejected.append(Rejected(entry.path, message))
-            self.browser.rebuild()
+            self.browser.remove(key)
         elif key and key == self._current_key:
             self.score_panel.set_busy(f"Could not analyse: {message}")
 

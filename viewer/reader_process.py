@@ -6,9 +6,10 @@ for about a second. Decoding in a separate process avoids that, and a decoder th
 crashes the process on a hostile file takes only the helper down: the file is reported
 as unreadable and a new helper starts.
 
-The pool is shared by every window of the program, started on first use (:meth:`warm_up`
-is called when the main window opens, so the first file does not pay the start-up) and
-stopped at exit. No Qt in this module: the helpers import only ``squid_core.io``.
+Two readers are shared by every window of the program: :data:`READER` for the images
+the user opens and :data:`BATCH_READER`, at a lower priority, for "Analyse all". They
+start on first use (:meth:`ImageReader.warm_up` is called when the main window opens,
+so the first file does not pay the start-up) and stop at exit. No Qt in this module: the helpers import only ``squid_core.io``.
 """
 
 from __future__ import annotations
@@ -21,12 +22,25 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-#: Helper processes; two let "Analyse all" read ahead while the user opens another image.
-WORKERS = 2
+#: Helper processes per reader.
+WORKERS = 1
+#: Niceness of the helpers that read for "Analyse all" (background work).
+BACKGROUND_NICE = 5
 
 
-def _warm() -> None:
-    """Initializer of a helper: import the reader and the decoder plugins once."""
+def _warm(nice: int = 0) -> None:
+    """Initializer of a helper: set its priority, import the reader and decoders once.
+
+    Reading for "Analyse all" is background work: at a lower priority those helpers
+    yield the CPU to the interface on a busy machine (they have their own GIL, so
+    nothing waits on them but the image they decode). The image the user opened is
+    read at normal priority.
+    """
+    if nice:
+        try:
+            os.nice(nice)
+        except (AttributeError, OSError):
+            pass
     import squid_core.io  # noqa: F401 - imported for its side effect of loading
 
     for plugin in ("openjpeg", "libjpeg", "jpeg_ls", "pylibjpeg"):
@@ -64,8 +78,9 @@ class ImageReader:
     helper crashed on the file.
     """
 
-    def __init__(self, workers: int = WORKERS) -> None:
+    def __init__(self, workers: int = WORKERS, nice: int = 0) -> None:
         self._workers = workers
+        self._nice = nice
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
         self._worked = False
@@ -77,7 +92,7 @@ class ImageReader:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self._workers,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_warm)
+                    initializer=_warm, initargs=(self._nice,))
             return self._pool
 
     def warm_up(self) -> None:
@@ -126,6 +141,9 @@ class ImageReader:
         self._reset()
 
 
-#: The reader shared by the whole program.
+#: The reader for images the user opens, shared by the whole program.
 READER = ImageReader()
+#: The reader for "Analyse all", at a lower priority.
+BATCH_READER = ImageReader(nice=BACKGROUND_NICE)
 atexit.register(READER.shutdown)
+atexit.register(BATCH_READER.shutdown)

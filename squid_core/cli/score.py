@@ -98,7 +98,7 @@ def write_records(records: list[ScoreRecord], json_path: Path | None, csv_path: 
                 print(f"{r.path}\tERROR\t{r.error}")
             else:
                 flag = {True: "FLAG", False: "-", None: "?"}[r.flagged]
-                print(f"{r.path}\t{r.score:.1f}\t{r.raw_logit:.4f}\t{flag}")
+                print(f"{r.path}\t{r.score:.1f}\t{r.raw_logit:.6g}\t{flag}")
 
 
 def run(args: argparse.Namespace) -> int:

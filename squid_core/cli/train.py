@@ -20,7 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "checkpoint is written atomically after every epoch (resume with --resume), and "
             "the final model is calibrated on the training normals with operating points "
             "chosen on the validation split. With --preset digitanatomy, normal 3x3 MNIST grids "
-            "are drawn on the fly and validation uses a generated labelled set."
+            "are drawn on the fly and validation uses a generated labelled set. "
+            "Under torchrun (e.g. `torchrun --standalone --nproc_per_node=N -m squid_core "
+            "train ...`) it trains data-parallel with DistributedDataParallel over all "
+            "processes (nccl on GPUs, gloo on CPUs): --batch-size is then the GLOBAL batch, "
+            "split evenly (each process takes batch/world-size images per step); the memory "
+            "queues receive the whole global batch on every process; only rank 0 validates "
+            "and writes checkpoints, the model file and logs. See docs/distributed.md."
         ),
     )
     p.add_argument("--preset", choices=("paper", "compact", "digitanatomy"), default="paper",
@@ -45,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     p.add_argument("--max-minutes", type=float,
                    help="stop after the first epoch that ends past this much training time")
-    p.add_argument("--batch-size", type=int, help="images per step (default: 16)")
+    p.add_argument("--batch-size", type=int,
+                   help="images per step (default: 16); under torchrun the GLOBAL batch, "
+                        "split evenly over the processes (per-process batch = B / world size)")
     p.add_argument("--patience", type=int,
                    help="stop after this many epochs without validation AUC gain (0 = never; "
                         "default 20)")
@@ -66,6 +74,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="model name stored in the file (default: the preset)")
     p.add_argument("--notes", default="", help="free text stored in the model file")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    dist = p.add_argument_group("distributed training (under torchrun)")
+    dist.add_argument("--backend", choices=("nccl", "gloo", "mpi", "ucc"),
+                      help="torch.distributed backend (default: nccl on CUDA, gloo otherwise)")
+    dist.add_argument("--sync-bn", action="store_true",
+                      help="BatchNorm statistics over the global batch (SyncBatchNorm; on CPU "
+                           "an equivalent gloo implementation)")
+    dist.add_argument("--dist-timeout", type=float, default=60.0, metavar="MINUTES",
+                      help="how long a process waits for the others in a collective, e.g. "
+                           "while rank 0 validates (default 60)")
     p.add_argument("--out", type=Path, required=True, metavar="MODEL",
                    help="model file to write (.safetensors); written only when training ends")
     p.set_defaults(func=run)
@@ -97,22 +114,41 @@ def _train_config(args: argparse.Namespace, resumed: dict | None):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    import squid_core
     from squid_core.scoring.device import resolve_device
-    from squid_core.training.callbacks import TqdmCallbacks
-    from squid_core.training.checkpoint import load_checkpoint
-    from squid_core.training.data_setup import digit_training_data, folder_training_data
-    from squid_core.training.trainer import seed_everything, train
+    from squid_core.training import distributed
 
+    env = distributed.distributed_env()
     if args.val_fraction is not None and args.val_count is not None:
         return _fail("give --val-fraction or --val-count, not both")
     if args.val_normal and (args.val_fraction is not None or args.val_count is not None):
         return _fail("--val-normal replaces --val-fraction/--val-count; give one of them")
-    if not args.out.parent.is_dir():
+    if (env is None or env["rank"] == 0) and not args.out.parent.is_dir():  # rank 0 writes
         return _fail(f"output folder {args.out.parent} does not exist")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if env is None:
+        if args.sync_bn or args.backend:
+            return _fail("--sync-bn and --backend apply to runs started with torchrun")
+        return _run(args, device, None)
+    if device.type not in ("cpu", "cuda"):
+        return _fail(f"distributed training supports cpu and cuda devices, not {device.type}")
+    ctx = distributed.init_from_env(device, backend=args.backend, sync_bn=args.sync_bn,
+                                    timeout_minutes=args.dist_timeout)
+    try:
+        return _run(args, ctx.device, ctx)
+    finally:
+        distributed.shutdown()
+
+
+def _run(args: argparse.Namespace, device, ctx) -> int:
+    import squid_core
+    from squid_core.training.callbacks import TqdmCallbacks, TrainingCallbacks
+    from squid_core.training.checkpoint import load_checkpoint
+    from squid_core.training.data_setup import digit_training_data, folder_training_data
+    from squid_core.training.trainer import seed_everything, train
+
+    main = ctx is None or ctx.is_main
 
     seed_everything(args.seed)  # initial weights too (the checkpoint restores its own RNG)
     resumed = None
@@ -131,7 +167,15 @@ def run(args: argparse.Namespace) -> int:
     model.metadata["name"] = args.name or model.metadata.get("name") or f"squid-{cfg.preset}"
     model.metadata["notes"] = args.notes
 
-    cb = TqdmCallbacks(disable=True if args.quiet else None)
+    if ctx is not None:
+        from squid_core.training.distributed import per_rank_batch
+
+        try:
+            per_rank_batch(cfg.batch_size, ctx.world_size)
+        except ValueError as e:
+            return _fail(str(e))
+    # Only rank 0 shows progress and logs; the other ranks train silently.
+    cb = TqdmCallbacks(disable=True if args.quiet else None) if main else TrainingCallbacks()
     size = (model.config.image_size, model.config.image_size)
     if cfg.preset == "digitanatomy" and not args.normal:
         data = digit_training_data(args.mnist, seed=cfg.seed)
@@ -144,17 +188,20 @@ def run(args: argparse.Namespace) -> int:
             val_count=args.val_count, val_max_abnormal=args.val_max_abnormal, seed=cfg.seed,
             workers=args.workers, status=cb.on_status,
         )
-        for r in data.rejected:
+        for r in data.rejected if main else []:
             print(f"skipped {r.path}: {r.reason}", file=sys.stderr)
-        print(f"{len(data.train)} training images, validation: "
-              f"{data.summary['n_val_normal']} normal / {data.summary['n_val_abnormal']} abnormal, "
-              f"{len(data.rejected)} files skipped", file=sys.stderr)
+        if main:
+            print(f"{len(data.train)} training images, validation: "
+                  f"{data.summary['n_val_normal']} normal / {data.summary['n_val_abnormal']} abnormal, "
+                  f"{len(data.rejected)} files skipped", file=sys.stderr)
         if len(data.train) < cfg.batch_size:
             return _fail(f"only {len(data.train)} readable training images; need at least "
                          f"{cfg.batch_size} (one batch)")
     ckpt_dir = args.checkpoint_dir or args.out.with_suffix(".ckpt")
     result = train(model, data, cfg, out_path=args.out, checkpoint_dir=ckpt_dir,
-                   resume=args.resume, device=device, callbacks=cb)
+                   resume=args.resume, device=device, callbacks=cb, dist=ctx)
+    if not main:
+        return 1 if result.status == "cancelled" else 0
     if result.status == "cancelled":
         print(f"cancelled; last checkpoint: {result.checkpoint_path}", file=sys.stderr)
         return 1

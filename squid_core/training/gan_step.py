@@ -10,6 +10,10 @@ reconstruction, then the generator loss is built from the same output:
 
 After the generator's optimiser step the memory queues are written with this step's
 features (``generator.write_memory``), never by gradient.
+
+Distributed runs pass ``nets`` (:class:`~squid_core.training.distributed.DistributedNets`):
+the DDP wrappers average the gradients over the ranks, and the queues are written
+with the features of the whole global batch, gathered from every rank in rank order.
 """
 
 from __future__ import annotations
@@ -47,25 +51,33 @@ def gan_step(
     *,
     update_generator: bool,
     bf16: bool = False,
+    nets=None,
 ) -> dict[str, float]:
-    """Run one step on batch ``x`` (modules in train mode); return the weighted losses."""
+    """Run one step on batch ``x`` (modules in train mode); return the weighted losses.
+
+    ``nets``: DDP wrappers of a distributed run (None: single process).
+    """
     from squid_core.model.losses import reconstruction_losses
 
     gen, disc = model.generator, model.discriminator
+    # The DDP generator only where its forward builds a graph (generator steps); the
+    # plain one under no_grad on discriminator-only steps (nothing to reduce).
+    gen_fwd = nets.generator if nets is not None and update_generator else gen
+    disc_fwd = nets.discriminator if nets is not None else disc
     dev = x.device.type
     autocast = (lambda: torch.autocast(dev, dtype=torch.bfloat16)) if bf16 else nullcontext
     losses: dict[str, float] = {}
 
     with autocast(), (nullcontext() if update_generator else torch.no_grad()):
         # The teacher only feeds generator losses: skip it on discriminator-only steps.
-        out = gen(x, teacher=update_generator)
+        out = gen_fwd(x, teacher=update_generator)
     recon = out["recon"]
 
     # Discriminator: real images vs. the detached reconstruction.
     opt.disc.zero_grad(set_to_none=True)
     with autocast():
-        d_real = disc(x)
-        d_fake = disc(recon.detach())
+        d_real = disc_fwd(x)
+        d_fake = disc_fwd(recon.detach())
     d_loss = weights.disc * (_bce(d_real, 1.0) + _bce(d_fake, 0.0))
     d_loss.backward()
     opt.disc.step()
@@ -74,13 +86,16 @@ def gan_step(
     if not update_generator:
         return losses
 
-    # Generator: same forward output; D's weights get no gradient from this loss.
+    # Generator: same forward output; D's weights get no gradient from this loss (so
+    # the plain D, never its DDP wrapper, whose reducer would wait for gradients).
     opt.gen.zero_grad(set_to_none=True)
-    disc.requires_grad_(False)
+    trainable = [p for p in disc.parameters() if p.requires_grad]  # frozen ones stay frozen
+    for p in trainable:
+        p.requires_grad_(False)
     try:
-        with autocast():
+        with autocast():  # autocast also runs the MSE terms in float32
             g_fake = disc(recon)
-        rec = reconstruction_losses(out, x)
+            rec = reconstruction_losses(out, x)
         g_adv = weights.gen_adv * _bce(g_fake, 1.0)
         terms = {
             "student": weights.student * rec["student"].float(),
@@ -91,8 +106,11 @@ def gan_step(
         g_loss = sum(terms.values())
         g_loss.backward()
     finally:
-        disc.requires_grad_(True)
+        for p in trainable:
+            p.requires_grad_(True)
     opt.gen.step()
+    if nets is not None:
+        out = {**out, "queue_features": nets.gather(out["queue_features"])}
     gen.write_memory(out)
     losses.update({k: float(v.detach()) for k, v in terms.items()})
     losses["g"] = float(g_loss.detach())

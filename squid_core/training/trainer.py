@@ -14,6 +14,12 @@ weights kept, an atomic checkpoint, early stopping after ``patience`` epochs wit
 improvement. After the last epoch the best weights are calibrated on the training
 normals, operating points are chosen on the validation split, and the model file is
 written atomically. A cancelled run writes nothing but keeps its last checkpoint.
+
+Distributed runs (``torchrun``; pass ``dist``, see
+:mod:`squid_core.training.distributed`) train with DistributedDataParallel on
+per-rank shares of each global batch; only rank 0 validates and writes
+checkpoints and the model file, and every decision that ends an epoch or the run
+is taken from rank 0's (or all ranks' reduced) values, so all ranks stay in step.
 """
 
 from __future__ import annotations
@@ -161,6 +167,24 @@ def _checkpoint_content(model, opt: Optimisers, cfg: TrainConfig, run: _Run, dat
     }
 
 
+def _save_dist_checkpoint(path: Path, model, opt, cfg, run: _Run, data, dist) -> None:
+    """Rank 0 writes; every rank's RNG and grid-stream states go in (a collective)."""
+    from squid_core.training.checkpoint import rng_state
+
+    extra = dist.gather_objects({
+        "rng": rng_state(),
+        "stream": data.stream.state() if data.stream is not None else None,
+    })
+    if dist.is_main:
+        content = _checkpoint_content(model, opt, cfg, run, data)
+        content["world_size"] = dist.world_size
+        content["rng_ranks"] = [e["rng"] for e in extra]
+        if data.stream is not None:
+            content["stream_states"] = [e["stream"] for e in extra]
+        save_checkpoint(path, content)
+    dist.barrier()  # nobody runs ahead of a checkpoint still being written
+
+
 def _restore(path: Path, model, opt: Optimisers, data: TrainingData, run: _Run) -> None:
     ck = load_checkpoint(path)  # also restores the RNG states
     if ck["model_config"] != model.config.to_dict():
@@ -180,6 +204,7 @@ def _restore(path: Path, model, opt: Optimisers, data: TrainingData, run: _Run) 
     if run.best_epoch is not None and best.exists():
         b = torch.load(best, map_location="cpu", weights_only=True)
         run.best_state = {"generator": b["generator"], "discriminator": b["discriminator"]}
+    return ck
 
 
 def _epoch_batches(data: TrainingData, cfg: TrainConfig, steps: int):
@@ -192,6 +217,48 @@ def _epoch_batches(data: TrainingData, cfg: TrainConfig, steps: int):
         assert data.stream is not None
         for _ in range(steps):
             yield torch.from_numpy(data.stream.batch(cfg.batch_size))
+
+
+def _dist_epoch_batches(data: TrainingData, cfg: TrainConfig, steps: int, dist, epoch: int):
+    """This rank's share of each global batch (DistributedSampler / per-rank stream)."""
+    from squid_core.training.distributed import epoch_indices, per_rank_batch
+
+    b = per_rank_batch(cfg.batch_size, dist.world_size)
+    if data.train is not None:
+        idx = epoch_indices(len(data.train), dist, cfg.seed, epoch)
+        for i in range(steps):
+            yield data.train.batch(idx[i * b : (i + 1) * b])
+    else:
+        assert data.stream is not None
+        for _ in range(steps):
+            yield torch.from_numpy(data.stream.batch(b))
+
+
+def _dist_seed(data: TrainingData, cfg: TrainConfig, dist, salt: int = 0) -> None:
+    """Per-rank RNG streams (augmentation, masks, DigitAnatomy grids)."""
+    from squid_core.training.distributed import rank_seed
+
+    seed = rank_seed(cfg.seed, dist.rank, salt)
+    seed_everything(seed)
+    if data.stream is not None:
+        data.stream.rng = np.random.default_rng(seed)
+
+
+def _dist_restore_rng(ck: dict, data: TrainingData, cfg: TrainConfig, dist, run: _Run, callbacks) -> None:
+    """Each rank continues its own random streams when the world size is unchanged."""
+    from squid_core.training.checkpoint import set_rng_state
+
+    states = ck.get("rng_ranks")
+    if states is not None and len(states) == dist.world_size:
+        set_rng_state(states[dist.rank])
+        if data.stream is not None and ck.get("stream_states") is not None:
+            data.stream.set_state(ck["stream_states"][dist.rank])
+        return
+    # Another world size (or a single-process checkpoint): batches are still those of
+    # the sampler's epoch permutation; augmentation/masks get fresh per-rank streams.
+    _dist_seed(data, cfg, dist, salt=1 + run.epoch)
+    callbacks.on_status(f"checkpoint holds no RNG states for {dist.world_size} processes: "
+                        "random augmentation streams re-derived per rank")
 
 
 def _prepare(x: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
@@ -232,6 +299,7 @@ def train(
     device: str | torch.device = "cpu",
     callbacks: TrainingCallbacks | None = None,
     control: TrainingControl | None = None,
+    dist=None,
 ) -> TrainResult:
     """Train ``model`` (a fresh or pre-trained SquidModel) and write ``out_path``.
 
@@ -240,6 +308,12 @@ def train(
     to ``checkpoint_dir/last.pt`` (and the best weights to ``best.pt``) after every
     epoch. Returns a :class:`TrainResult`; on cancel nothing but the checkpoints of
     completed epochs exists, and an existing ``out_path`` is untouched.
+
+    ``dist`` (a :class:`~squid_core.training.distributed.DistContext`, every rank
+    calling with the same arguments) trains data-parallel: ``cfg.batch_size`` is the
+    global batch. Callbacks get step and epoch events on every rank (front ends show
+    them on rank 0); validation samples, checkpoints, the model file and the
+    returned model exist on rank 0 only.
     """
     if (data.train is None) == (data.stream is None):
         raise ValueError("give exactly one of data.train and data.stream")
@@ -250,23 +324,43 @@ def train(
     callbacks = callbacks or TrainingCallbacks()
     control = control or TrainingControl()
     device = torch.device(device)
+    main = dist is None or dist.is_main
+    world = 1 if dist is None else dist.world_size
+    if dist is not None:
+        from squid_core.training.distributed import (
+            DistributedNets,
+            convert_sync_batchnorm,
+            per_rank_batch,
+        )
+
+        per_rank_batch(cfg.batch_size, world)  # fails early when B does not split
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     model.generator.to(device).train()
     model.discriminator.to(device).train()
     if cfg.channels_last:
         model.generator.to(memory_format=torch.channels_last)
         model.discriminator.to(memory_format=torch.channels_last)
+    if dist is not None and dist.sync_bn:
+        convert_sync_batchnorm(model.generator, device)
+        convert_sync_batchnorm(model.discriminator, device)
     opt = make_optimisers(model, cfg)
     run = _Run()
     if resume is not None:
-        _restore(Path(resume), model, opt, data, run)
+        ck = _restore(Path(resume), model, opt, data, run)
+        if dist is not None:
+            _dist_restore_rng(ck, data, cfg, dist, run, callbacks)
+        del ck
         callbacks.on_status(f"resumed from {resume} at epoch {run.epoch + 1}")
+    elif dist is not None:
+        _dist_seed(data, cfg, dist)
     else:
         seed_everything(cfg.seed)
+    nets = DistributedNets(model, dist) if dist is not None else None
 
     steps = data.steps_per_epoch(cfg)
     callbacks.on_start({
         "config": cfg.to_dict(), "device": str(device), "steps_per_epoch": steps,
+        "world_size": world,
         "start_epoch": run.epoch, "summary": data.summary,
         "rejected": [(str(r.path), r.reason) for r in data.rejected],
     })
@@ -280,17 +374,26 @@ def train(
         counts: dict[str, int] = {}
         n_img = 0
         epoch_complete = False
-        for i, x in enumerate(_epoch_batches(data, cfg, steps)):
+        batches = (_epoch_batches(data, cfg, steps) if dist is None
+                   else _dist_epoch_batches(data, cfg, steps, dist, run.epoch))
+        for i, x in enumerate(batches):
             if not control.wait_if_paused():
-                status = "cancelled"
-                break
+                if dist is None:
+                    status = "cancelled"
+                    break
+                control_stop = True  # agreed below, after this (collective) step
+            else:
+                control_stop = False
             x = _prepare(x, cfg, device)
             losses = gan_step(
                 model, x, opt, cfg.weights,
                 update_generator=run.global_step % cfg.n_critic == 0, bf16=cfg.bf16,
+                nets=nets,
             )
+            if dist is not None:  # global means, identical on every rank
+                losses, control_stop = dist.reduce_losses(losses, control_stop)
             run.global_step += 1
-            n_img += x.shape[0]
+            n_img += x.shape[0] * world
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
@@ -299,29 +402,39 @@ def train(
                 n_img / max(time.perf_counter() - t_epoch, 1e-9), losses,
             ))
             epoch_complete = i == steps - 1
+            if dist is not None and control_stop:
+                status = "cancelled"
+                break
             if cfg.max_steps is not None and run.global_step >= cfg.max_steps:
                 status = "max_steps"
                 break
-        if status == "cancelled" or control.cancelled:
+        if status == "cancelled" or (dist is None and control.cancelled):
             status = "cancelled"
             break
         for k, v in sums.items():
             if not math.isfinite(v):
                 raise FloatingPointError(f"training loss {k!r} is not finite in epoch {run.epoch + 1}")
         opt.gen_schedule.step()
-        val_auc, val_metrics = _validate(model, data, cfg, device, callbacks, run.epoch)
+        if dist is None:
+            val_auc, val_metrics = _validate(model, data, cfg, device, callbacks, run.epoch)
+        else:  # rank 0 validates (eval mode: no collectives); the others wait here
+            val = _validate(model, data, cfg, device, callbacks, run.epoch) if main else None
+            val_auc, val_metrics = dist.broadcast(val)
         improved = val_auc is not None and (run.best_auc is None or val_auc > run.best_auc)
         if improved:
             run.best_auc, run.best_epoch, run.stale_epochs = val_auc, run.epoch, 0
-            run.best_state = {"generator": _cpu_state(model.generator),
-                              "discriminator": _cpu_state(model.discriminator)}
-            if ckpt_dir is not None:
+            if main:
+                run.best_state = {"generator": _cpu_state(model.generator),
+                                  "discriminator": _cpu_state(model.discriminator)}
+            if ckpt_dir is not None and main:
                 atomic_torch_save({**run.best_state, "epoch": run.epoch, "auc": val_auc},
                                   ckpt_dir / BEST_NAME)
         elif val_auc is not None:
             run.stale_epochs += 1
         seconds = time.perf_counter() - t_epoch
         run.elapsed = elapsed0 + time.perf_counter() - t_start
+        if dist is not None:  # rank 0's clock decides the time limit for everyone
+            run.elapsed = dist.broadcast(run.elapsed)
         mean_losses = {k: sums[k] / counts[k] for k in sums}
         lr = float(opt.gen.param_groups[0]["lr"])
         run.history.append({
@@ -330,8 +443,10 @@ def train(
             "complete": epoch_complete,
         })
         run.epoch += 1
-        if ckpt_dir is not None and epoch_complete:  # a partial epoch is not resumable
+        if ckpt_dir is not None and epoch_complete and dist is None:  # a partial epoch is not resumable
             save_checkpoint(ckpt_dir / CHECKPOINT_NAME, _checkpoint_content(model, opt, cfg, run, data))
+        elif ckpt_dir is not None and epoch_complete:
+            _save_dist_checkpoint(ckpt_dir / CHECKPOINT_NAME, model, opt, cfg, run, data, dist)
         callbacks.on_epoch_end(EpochInfo(
             run.epoch - 1, cfg.epochs, mean_losses, val_auc, val_metrics, run.best_auc,
             run.best_epoch, improved, seconds, run.elapsed, lr,
@@ -352,6 +467,14 @@ def train(
         callbacks.on_status("cancelled: the last epoch checkpoint is kept; no model written")
         callbacks.on_end(result)
         return result
+    if not main:  # rank 0 calibrates and writes the model file
+        callbacks.on_end(result)
+        return result
+    if dist is not None and dist.sync_bn:
+        from squid_core.training.distributed import revert_sync_batchnorm
+
+        revert_sync_batchnorm(model.generator)
+        revert_sync_batchnorm(model.discriminator)
     if run.best_state is not None:
         model.generator.load_state_dict(run.best_state["generator"])
         model.discriminator.load_state_dict(run.best_state["discriminator"])
@@ -359,6 +482,8 @@ def train(
         "status": status, "epochs": run.epoch, "global_step": run.global_step,
         "best_epoch": run.best_epoch, "best_val_auc": run.best_auc, "history": run.history,
         "seconds": run.elapsed, "device": str(device),
+        **({"world_size": world, "backend": dist.backend, "sync_bn": dist.sync_bn}
+           if dist is not None else {}),
     }, callbacks=callbacks)
     if out_path is not None:
         callbacks.on_status(f"saving {out_path}")

@@ -333,8 +333,11 @@ def resolve_device(name: str) -> str:
 
 
 def _build_model(job: Job):
+    """The starting model; seeded first, so that a run from scratch is reproducible."""
     import squid_core
+    from squid_core.training.trainer import seed_everything
 
+    seed_everything(job.seed)
     if job.init_model:
         return squid_core.load_model(job.init_model)
     return squid_core.build_model(job.preset)
