@@ -69,8 +69,10 @@ def build_document(model: SquidModel) -> dict[str, Any]:
     return doc
 
 
-def _tensors_of(model: SquidModel) -> dict[str, torch.Tensor]:
+def _tensors_of(model: SquidModel, weights_dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        tensors = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in tensors.items()}
     mean, std = model.heatmap_mean, model.heatmap_std
     if (mean is None) != (std is None):
         raise ModelFileError("heatmap statistics need both a mean and a std map")
@@ -82,8 +84,14 @@ def _tensors_of(model: SquidModel) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def save_model(model: SquidModel, path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` to ``path`` atomically (temp file + fsync + os.replace)."""
+def save_model(
+    model: SquidModel, path: str | os.PathLike[str], weights_dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``model`` to ``path`` atomically (temp file + fsync + os.replace).
+
+    ``weights_dtype`` (e.g. ``torch.float16``) stores the floating-point weights and
+    queues in that type to halve the file; loading casts them back to float32.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -92,7 +100,7 @@ def save_model(model: SquidModel, path: str | os.PathLike[str]) -> Path:
         text = json.dumps(doc, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"the model's metadata cannot be stored as JSON: {exc}") from exc
-    tensors = _tensors_of(model)
+    tensors = _tensors_of(model, weights_dtype)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ModelFileError(f"cannot save the model: folder {folder} does not exist")
@@ -100,6 +108,7 @@ def save_model(model: SquidModel, path: str | os.PathLike[str]) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={METADATA_KEY: text})
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is not secret
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -120,7 +120,7 @@ def paint_report(painter: QPainter, page: QRectF, c: ReportContent) -> None:
     images_top = y + unit
     images_h = page.bottom() - margin - 24 * unit - images_top
     half = (width - 2 * unit) / 2
-    labels = ("Original", f"Heatmap over original (0–{c.heatmap_scale_max:g} {c.heatmap_units})")
+    labels = ("Original", f"Heatmap over original (0–{c.heatmap_scale_max:.3g} {c.heatmap_units})")
     for i, (img, label) in enumerate(((c.original, labels[0]), (c.overlay, labels[1]))):
         box = QRectF(x0 + i * (half + 2 * unit), images_top + 3 * unit, half, images_h - 3 * unit)
         painter.fillRect(box, QColor("black"))
@@ -148,7 +148,7 @@ def paint_report(painter: QPainter, page: QRectF, c: ReportContent) -> None:
         ticks = QRectF(bar.left(), bar.bottom(), bar.width(), 2.4 * unit)
         painter.drawText(ticks, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "0")
         painter.drawText(ticks, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         f"{c.heatmap_scale_max:g} {c.heatmap_units}".strip())
+                         f"{c.heatmap_scale_max:.3g} {c.heatmap_units}".strip())
 
     flag = {True: "FLAGGED", False: "not flagged", None: "no operating point"}[c.flagged]
     colour = {True: "#c0392b", False: "#1e8449", None: "#444444"}[c.flagged]

@@ -155,7 +155,7 @@ class OverlayControls(QWidget):
             self.bar_label.setText("No model loaded: no heatmap.")
             return
         self.bar_label.setText(
-            f"0 – {self._scale_max:g} {self._units} (fixed for this model; "
+            f"0 – {self._scale_max:.3g} {self._units} (fixed for this model; "
             f"values below {self.threshold.value():g} hidden)")
 
     def _emit(self, *_: object) -> None:

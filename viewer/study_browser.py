@@ -142,10 +142,11 @@ class StudyBrowser(QWidget):
         else:
             for (pid, pname), studies in self.catalog.hierarchy().items():
                 patient_entries = [e for s in studies.values() for ser in s.values() for e in ser]
-                if pname or (pid and not Path(pid).is_absolute()):
+                if not pname and not patient_entries[0].is_dicom:  # raster files, by folder
+                    label = f"Folder {Path(pid).name or pid}"
+                else:
                     label = " — ".join(dict.fromkeys(x for x in (pname, pid) if x))
-                else:  # raster files: grouped by folder
-                    label = f"Folder {Path(pid).name}" if pid else "Unknown patient"
+                    label = label or "Unknown patient"
                 p_item = self._group_item(label, patient_entries)
                 self.tree.addTopLevelItem(p_item)
                 for series_map in studies.values():

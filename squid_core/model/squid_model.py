@@ -70,11 +70,14 @@ class SquidModel(nn.Module):
     def version(self) -> str:
         return str(self.metadata.get("version", ""))
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write one .safetensors model file atomically (see `squid_core.model_file`)."""
+    def save(self, path: str | os.PathLike[str], weights_dtype: torch.dtype | None = None) -> None:
+        """Write one .safetensors model file atomically (see `squid_core.model_file`).
+
+        ``weights_dtype=torch.float16`` halves the file (loading casts back to float32).
+        """
         from squid_core.model_file import save_model
 
-        save_model(self, path)
+        save_model(self, path, weights_dtype=weights_dtype)
 
     def forward(self, x: torch.Tensor) -> tuple[dict[str, Any], torch.Tensor]:
         """Generator output and the discriminator's logits on its reconstruction."""

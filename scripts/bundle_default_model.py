@@ -1,0 +1,60 @@
+"""Store a trained model as the bundled default, in float16, and prove the scores hold.
+
+Half-precision weights halve the file (the repository keeps models under 50 MB).
+This script writes the float16 copy, then scores the given images with both copies
+and fails if any score moves by more than ``--tolerance`` points (default 0.5)::
+
+    python scripts/bundle_default_model.py runs/default/model.safetensors \\
+        resources/models/default.safetensors runs/zhanglab_split/val_normal runs/zhanglab_split/val_abnormal
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+import squid_core
+from squid_core.io import ImageReadError, read_image
+from squid_core.scoring import Scorer
+
+
+def _images(folders: list[Path]) -> list[Path]:
+    return sorted(p for folder in folders for p in folder.iterdir() if p.is_file())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", type=Path, help="trained model file (float32)")
+    parser.add_argument("out", type=Path, help="where to write the float16 copy")
+    parser.add_argument("folders", type=Path, nargs="+", help="images to compare the scores on")
+    parser.add_argument("--tolerance", type=float, default=0.5, help="largest allowed score change")
+    args = parser.parse_args()
+
+    full = squid_core.load_model(args.source)
+    full.save(args.out, weights_dtype=torch.float16)
+    half = squid_core.load_model(args.out)
+    scorers = Scorer(full, device="cpu"), Scorer(half, device="cpu")
+    worst = 0.0
+    paths = _images(args.folders)
+    for path in paths:
+        try:
+            pixels = read_image(path).pixels
+        except ImageReadError as exc:
+            print(f"skipped {path.name}: {exc}", file=sys.stderr)
+            continue
+        a, b = (scorer.score(pixels).score for scorer in scorers)
+        worst = max(worst, abs(a - b))
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"{args.out}: {size_mb:.1f} MB; largest score change fp32 -> fp16 over {len(paths)} images: {worst:.4f} points")
+    if worst > args.tolerance:
+        args.out.unlink()
+        print(f"refused: the change exceeds {args.tolerance} points", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
