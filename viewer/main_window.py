@@ -514,9 +514,14 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a missing or broken library must not take the viewer down
             self._error("Model library unavailable", f"{type(exc).__name__}: {exc}")
             return
-        dialog.activeModelChanged.connect(self.load_model)
+        dialog.activeModelChanged.connect(self._on_active_model_changed)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
+
+    def _on_active_model_changed(self, path: str) -> None:
+        """The library or the wizard activated a model; "" means none is left."""
+        if path:
+            self.load_model(path)
 
     def open_training_wizard(self) -> None:
         """Model ▸ Train: the wizard's new model is loaded here when activated."""
@@ -530,7 +535,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # a missing or broken wizard must not take the viewer down
             self._error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
             return
-        self._wizard.activeModelChanged.connect(self.load_model)
+        self._wizard.activeModelChanged.connect(self._on_active_model_changed)
         self._wizard.open()
 
     def show_model_info(self) -> None:

@@ -48,7 +48,7 @@ class SavePage(QWizardPage):
         self.library = library
         self.saved: ModelEntry | None = None
         self.setTitle("5. Save and activate")
-        self.setSubTitle("The model joins the model library (Models ▸ Model library…), where it "
+        self.setSubTitle("The model joins the model library (Model ▸ Model library…), where it "
                          "can be exported, renamed or deleted later.")
         self.setFinalPage(True)
 
