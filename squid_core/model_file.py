@@ -23,12 +23,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from squid_core.atomic_file import atomic_output
 from squid_core.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,7 +92,7 @@ def save_model(
     ``weights_dtype`` (e.g. ``torch.float16``) stores the floating-point weights and
     queues in that type to halve the file; loading casts them back to float32.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     path = Path(path)
     doc = build_document(model)
@@ -104,31 +104,15 @@ def save_model(
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ModelFileError(f"cannot save the model: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: text})
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a model file is not secret
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ModelFileError(f"cannot save the model to {path}: {exc.strerror or exc}") from exc
+        data = save(tensors, metadata={METADATA_KEY: text})
     except Exception as exc:  # safetensors' own errors (e.g. shared tensors)
         raise ModelFileError(f"cannot save the model to {path}: {exc}") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    try:  # make the rename durable where the platform allows it
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return path
     try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+        with atomic_output(path) as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise ModelFileError(f"cannot save the model to {path}: {exc.strerror or exc}") from exc
     return path
 
 

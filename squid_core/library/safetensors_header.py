@@ -17,9 +17,10 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from squid_core.atomic_file import atomic_output
 
 #: Metadata key that holds the model's JSON document.
 SQUID_KEY = "squid"
@@ -89,17 +90,8 @@ def write_with_squid_metadata(
     header["__metadata__"] = meta
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % _ALIGN)
-    target = Path(dst)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, Path(src).open("rb") as inp:
-            out.write(struct.pack("<Q", len(blob)))
-            out.write(blob)
-            inp.seek(data_start)
-            shutil.copyfileobj(inp, out, length=4 * 1024 * 1024)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(dst) as out, Path(src).open("rb") as inp:
+        out.write(struct.pack("<Q", len(blob)))
+        out.write(blob)
+        inp.seek(data_start)
+        shutil.copyfileobj(inp, out, length=4 * 1024 * 1024)
