@@ -59,13 +59,18 @@ def replace_uid(uid: str) -> str:
     return str(generate_uid(entropy_srcs=[_SECRET, str(uid)]))
 
 
-def _scrub(ds: Dataset) -> None:
+def remove_identity(ds: Dataset) -> None:
+    """Empty the EMPTIED attributes and delete the REMOVED ones of ``ds`` (top level only)."""
     for keyword in EMPTIED:
         if keyword in ds:
             ds.data_element(keyword).value = ""
     for keyword in REMOVED:
         if keyword in ds:
             delattr(ds, keyword)
+
+
+def _scrub(ds: Dataset) -> None:
+    remove_identity(ds)
     for keyword in UID_KEYWORDS:
         if keyword in ds and ds.data_element(keyword).value:
             setattr(ds, keyword, replace_uid(ds.data_element(keyword).value))

@@ -172,14 +172,9 @@ def _make_sc(src: Dataset | None, common: dict[str, Any]) -> Dataset:
 
 def anonymise_output(ds: Dataset) -> Dataset:
     """Empty/remove identifying attributes of a generated object, keeping its UIDs."""
-    from squid_core.exports.anonymise import EMPTIED, REMOVED
+    from squid_core.exports.anonymise import remove_identity
 
-    for keyword in EMPTIED:
-        if keyword in ds:
-            ds.data_element(keyword).value = ""
-    for keyword in REMOVED:
-        if keyword in ds:
-            delattr(ds, keyword)
+    remove_identity(ds)
     ds.PatientIdentityRemoved = "YES"
     return ds
 
