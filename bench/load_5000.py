@@ -18,6 +18,12 @@ measured). Usage::
 
     QT_QPA_PLATFORM=offscreen python bench/load_5000.py [--count 5000] [--limit-seconds 120]
         [--model FILE] [--device cpu]
+
+Found with it (PySide6/shiboken6 6.12.0, Python 3.11): every call of a Qt method that
+returns nothing drops one reference to ``None``; filling the browser with 5,000 rows
+makes ``None``'s count reach zero and the process aborts ("Fatal Python error:
+none_dealloc"). pyproject.toml therefore excludes 6.12; the bench prints ``None``'s
+reference count at the start and the end, so a regression shows.
 """
 
 from __future__ import annotations
@@ -105,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-
+    print(f"None's reference count at start: {sys.getrefcount(None)}")
     import pyqtgraph as pg
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -216,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
           f"analysis {an_stall * 1000:.0f} ms, overall {longest_gap(t_open) * 1000:.0f} ms")
     print(f"peak resident memory: viewer process {peak_self / 1024:.0f} MiB (getrusage); "
           f"viewer + helper processes {peak_tree[0] / 1024:.0f} MiB (sampled every 0.5 s)")
+    print(f"None's reference count at the end: {sys.getrefcount(None)}")
     window.close()
     pump(lambda: False, 0.5)
     tmp.cleanup()

@@ -140,7 +140,8 @@ class ScorePanel(QWidget):
             self.score.setStyleSheet("")
         self.logit.setText(_fmt(result.raw_logit, ".4f"))
         self.model.setText(f"{result.model_name} {result.model_version}".strip())
-        self.device.setText(str(result.device))
+        notes = getattr(result, "notes", None) or []
+        self.device.setText(str(result.device) + (f" — {'; '.join(notes)}" if notes else ""))
         t = getattr(result, "timings", None) or {}
         if "total" in t:
             extra = f" (inference {_fmt(t['inference'], '.2f')} s)" if "inference" in t else ""

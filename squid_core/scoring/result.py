@@ -22,6 +22,8 @@ class AnalysisResult:
     timings: seconds for "preprocess", "inference" and "total".
     calibrated: False when the model file has no calibration (mu = 0, sigma = 1 used);
         an addition to the contract so the viewer can say the score is uncalibrated.
+    notes: what the user should know about how this result was made, e.g. that the GPU
+        ran out of memory and the image was scored on the CPU (``device`` then says cpu).
     """
 
     score: float
@@ -37,3 +39,4 @@ class AnalysisResult:
     device: str
     timings: dict[str, float] = field(default_factory=dict)
     calibrated: bool = True
+    notes: list[str] = field(default_factory=list)

@@ -20,8 +20,10 @@ scores within a fraction of a point of float32.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,6 +37,11 @@ from squid_core.scoring.device import resolve_device
 from squid_core.scoring.heatmap import heatmap as make_heatmap
 from squid_core.scoring.heatmap import resize_map
 from squid_core.scoring.result import AnalysisResult
+
+log = logging.getLogger(__name__)
+
+#: What a result scored on the CPU after the GPU ran out of memory says, in ``notes``.
+CPU_FALLBACK_NOTE = "the GPU ran out of memory: scored on the CPU instead"
 
 
 def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -95,6 +102,7 @@ class Scorer:
         self.size = int(model.config.image_size)
         self._gen, self._disc = prepare_inference(model, self.device, bf16=self.bf16)
         self._channels_last = self.device.type == "cpu"
+        self._cpu_nets: tuple[nn.Module, nn.Module] | None = None
         meta = model.metadata or {}
         cal = meta.get("calibration")
         self.calibrated = bool(cal)
@@ -119,15 +127,39 @@ class Scorer:
             return 100.0 * math.exp(-z) / (1.0 + math.exp(-z))
         return 100.0 / (1.0 + math.exp(z))
 
-    @torch.inference_mode()
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = torch.from_numpy(batch).to(self.device)[:, None]
-        if self._channels_last:
+        return self._forward(batch, self._gen, self._disc, self.device, self._channels_last)
+
+    @torch.inference_mode()
+    def _forward(self, batch: np.ndarray, gen: nn.Module, disc: nn.Module,
+                 device: torch.device, channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
+        x = torch.from_numpy(batch).to(device)[:, None]
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            recon = self._gen(x, teacher=False)["recon"]
-            logits = self._disc(recon)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            recon = gen(x, teacher=False)["recon"]
+            logits = disc(recon)
         return (recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy())
+
+    def _run_with_fallback(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        """``_run``; when a GPU runs out of memory, free its cache and retry once on the
+        CPU (with CPU copies of the networks, built on first need and kept). Returns
+        (reconstructions, logits, device used)."""
+        try:
+            recons, logits = self._run(batch)
+            return recons, logits, str(self.device)
+        except torch.cuda.OutOfMemoryError:
+            if self.device.type != "cuda":
+                raise
+        # Outside the except block, so the failed attempt's tensors can be freed.
+        torch.cuda.empty_cache()
+        message = f"{CPU_FALLBACK_NOTE} ({len(batch)} image(s) on {self.device})"
+        log.warning("%s", message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        if self._cpu_nets is None:
+            self._cpu_nets = prepare_inference(self.model, torch.device("cpu"), bf16=self.bf16)
+        recons, logits = self._forward(batch, *self._cpu_nets, torch.device("cpu"), True)
+        return recons, logits, "cpu"
 
     def score(self, pixels: np.ndarray) -> AnalysisResult:
         """Score one (H, W) float image in [0, 1] (display space)."""
@@ -140,7 +172,7 @@ class Scorer:
         t0 = time.perf_counter()
         batch = np.stack([resize_for_model(im, self.size) for im in images])
         t1 = time.perf_counter()
-        recons, logits = self._run(batch)
+        recons, logits, device = self._run_with_fallback(batch)
         t2 = time.perf_counter()
         share = 1.0 / len(images)
         results = []
@@ -170,7 +202,8 @@ class Scorer:
                 heatmap_scale_max=scale_max,
                 model_name=self.model.name,
                 model_version=self.model.version,
-                device=str(self.device),
+                device=device,
+                notes=[] if device == str(self.device) else [CPU_FALLBACK_NOTE],
                 timings={"preprocess": preprocess, "inference": inference,
                          "postprocess": post, "total": preprocess + inference + post},
                 calibrated=self.calibrated,
