@@ -167,3 +167,24 @@ def test_next_and_previous_image_follow_the_browser(qtbot, window) -> None:
     assert blocker.args == [keys[0]]
     recent = [a.text() for a in window.recent_menu.actions()]
     assert str(DATA / "images") in recent
+
+
+def test_a_long_worklist_resorts_in_batches_and_ends_sorted(qtbot, window, monkeypatch) -> None:
+    import viewer.study_browser as study_browser
+
+    monkeypatch.setattr(study_browser, "IMMEDIATE_ROWS", 0)  # treat the test folder as long
+    _use_scripted(window, ScriptedScorer())
+    window.settings.auto_analyse = False
+    window.open_paths([DATA / "images"])
+    assert wait_for(lambda: len(window.catalog.entries) >= 5)
+    window.actions_by_id["worklist"].setChecked(True)
+    sorts = []
+    monkeypatch.setattr(window.browser, "update_scores",
+                        lambda keys, real=window.browser.update_scores: (sorts.append(len(keys)),
+                                                                          real(keys)))
+    with qtbot.waitSignal(window.analysisFinished, timeout=60000):
+        window.actions_by_id["analyse_all"].trigger()
+    qtbot.waitUntil(lambda: sum(sorts) == len(window.catalog.entries), timeout=5000)
+    assert len(sorts) < len(window.catalog.entries)  # batched: fewer sorts than scores
+    keys = window.browser.visible_keys()
+    assert keys == [e.key for e in window.catalog.worklist()]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -38,6 +38,12 @@ COLUMNS = ("Patient / study / series / image", "Score", "Flag", "Date", "Modalit
 COL_NAME, COL_SCORE, COL_FLAG, COL_DATE, COL_MODALITY, COL_BODY, COL_VIEW = range(len(COLUMNS))
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 _KEY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+#: Lists up to this many rows re-sort on every score; longer ones in batches.
+IMMEDIATE_ROWS = 500
+#: How long scores of a long list are gathered before one re-sort (milliseconds).
+SCORE_BATCH_MS = 250
 
 
 def _fmt_date(value: str) -> str:
@@ -80,6 +86,12 @@ class StudyBrowser(QWidget):
         self.catalog = catalog
         self._worklist = False
         self._items: dict[str, _Item] = {}
+        # Scores of a large list are applied in batches: one sort per batch, not per score.
+        self._pending_scores: set[str] = set()
+        self._score_timer = QTimer(self)
+        self._score_timer.setSingleShot(True)
+        self._score_timer.setInterval(SCORE_BATCH_MS)
+        self._score_timer.timeout.connect(self._flush_scores)
 
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
@@ -186,8 +198,22 @@ class StudyBrowser(QWidget):
 
     def update_score(self, key: str) -> None:
         """A score arrived (or was cleared) for ``key``: refresh its row and its parents,
-        then re-sort so the worklist order follows the scores."""
-        self.update_scores([key])
+        then re-sort so the worklist order follows the scores.
+
+        Up to ``IMMEDIATE_ROWS`` rows this happens at once; in a longer list the scores
+        are gathered for ``SCORE_BATCH_MS`` and applied with one sort, since sorting
+        thousands of rows per score would stall the interface.
+        """
+        self._pending_scores.add(key)
+        if len(self._items) <= IMMEDIATE_ROWS:
+            self._flush_scores()
+        elif not self._score_timer.isActive():
+            self._score_timer.start()
+
+    def _flush_scores(self) -> None:
+        self._score_timer.stop()
+        keys, self._pending_scores = list(self._pending_scores), set()
+        self.update_scores(keys)
 
     def update_scores(self, keys: list[str]) -> None:
         """Refresh the rows of ``keys`` and their parents, then sort once.
