@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     pg.setConfigOptions(imageAxisOrder="row-major")
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    _app = QApplication.instance() or QApplication(sys.argv[:1])
+    from viewer._testsupport import wait_for
     from viewer.main_window import MainWindow
     from viewer.model_loader import default_model_path
     from viewer.settings import AppSettings
@@ -154,14 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     timer.setInterval(10)
     timer.timeout.connect(tick)
 
-    def pump(condition, timeout: float) -> bool:
-        end = time.perf_counter() + timeout
-        while time.perf_counter() < end:
-            app.processEvents()
-            if condition():
-                return True
-            time.sleep(0.001)
-        return condition()
+    def pump(condition, timeout: float = 120.0) -> bool:
+        return wait_for(condition, timeout, poll_s=0.001)
 
     def longest_gap(since: float) -> float:
         times = [t for t in ticks if t >= since]

@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pg.setConfigOptions(imageAxisOrder="row-major")
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from viewer._testsupport import wait_for
     from viewer.main_window import MainWindow
     from viewer.model_loader import default_model_path
     from viewer.settings import AppSettings
@@ -77,13 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
 
     def pump(condition, timeout: float = 120.0) -> bool:
-        end = time.perf_counter() + timeout
-        while time.perf_counter() < end:
-            app.processEvents()
-            if condition():
-                return True
-            time.sleep(0.001)
-        return False
+        return wait_for(condition, timeout, poll_s=0.001)
 
     loaded: list[str] = []
     window.modelLoaded.connect(loaded.append)

@@ -92,16 +92,12 @@ def _fmt(v: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import squid_core
-    from squid_core.cli.score import score_files
-    from squid_core.model_file import ModelFileError
+    from squid_core.cli.score import load_model_or_report, score_files
     from squid_core.scoring.scorer import Scorer
     from squid_core.training.datasets import list_image_files
 
-    try:
-        model = squid_core.load_model(args.model)
-    except ModelFileError as e:
-        print(f"error: {e}", file=sys.stderr)
+    model = load_model_or_report(args.model)
+    if model is None:
         return 2
     normal_files, abnormal_files = list_image_files(args.normal), list_image_files(args.abnormal)
     if not normal_files or not abnormal_files:

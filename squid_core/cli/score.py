@@ -101,16 +101,24 @@ def write_records(records: list[ScoreRecord], json_path: Path | None, csv_path: 
                 print(f"{r.path}\t{r.score:.1f}\t{r.raw_logit:.6g}\t{flag}")
 
 
-def run(args: argparse.Namespace) -> int:
+def load_model_or_report(path: Path) -> Any:
+    """The model at ``path``, or None after printing why it cannot be used."""
     import squid_core
     from squid_core.model_file import ModelFileError
+
+    try:
+        return squid_core.load_model(path)
+    except ModelFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
     from squid_core.scoring.scorer import Scorer
     from squid_core.training.datasets import list_image_files
 
-    try:
-        model = squid_core.load_model(args.model)
-    except ModelFileError as e:
-        print(f"error: {e}", file=sys.stderr)
+    model = load_model_or_report(args.model)
+    if model is None:
         return 2
     missing = [p for p in args.paths if not p.exists()]
     files = list_image_files([p for p in args.paths if p.exists()])
