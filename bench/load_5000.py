@@ -34,7 +34,10 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +106,39 @@ def tree_rss_kib() -> int:
     return total
 
 
+class StallWatch(threading.Thread):
+    """Samples the GUI thread's Python stack while its timer is late, to show where a
+    stall comes from (the innermost frames of our code, counted per stall)."""
+
+    def __init__(self, ticks: list[float], threshold_s: float) -> None:
+        super().__init__(daemon=True)
+        self.ticks, self.threshold = ticks, threshold_s
+        self.gui = threading.main_thread().ident
+
+    def run(self) -> None:
+        reported = 0.0
+        samples: Counter[str] = Counter()
+        while True:
+            time.sleep(0.005)
+            last = self.ticks[-1] if self.ticks else None
+            if last is None:
+                continue
+            late = time.perf_counter() - last
+            if late > self.threshold:
+                frame = sys._current_frames().get(self.gui)
+                stack = traceback.extract_stack(frame)[-6:] if frame is not None else []
+                samples["\n".join(f"    {Path(f.filename).name}:{f.lineno} {f.name}"
+                                   for f in stack)] += 1
+            elif samples and last != reported:
+                reported = last
+                total = sum(samples.values())
+                print(f"stall of at least {total * 5 + self.threshold * 1000:.0f} ms; "
+                      f"GUI thread seen in:", flush=True)
+                for stack, n in samples.most_common(2):
+                    print(f"  {n} sample(s):\n{stack}", flush=True)
+                samples.clear()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
@@ -110,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="cancel the analysis after this many seconds")
     parser.add_argument("--model", type=Path)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--view", choices=("worklist", "tree"), default="worklist",
+                        help="how the browser shows the images during the analysis "
+                             "(the worklist re-sorts as scores arrive; default)")
+    parser.add_argument("--stall-traces", type=float, default=None, metavar="MS",
+                        help="print where the GUI thread was when a stall passed MS ms")
     args = parser.parse_args(argv)
     print(f"None's reference count at start: {sys.getrefcount(None)}")
     import pyqtgraph as pg
@@ -154,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(tick)
+    if args.stall_traces:
+        StallWatch(ticks, args.stall_traces / 1000).start()
 
     def pump(condition, timeout: float = 120.0) -> bool:
         return wait_for(condition, timeout, poll_s=0.001)
@@ -187,10 +230,14 @@ def main(argv: list[str] | None = None) -> int:
           f"{open_s - 2.0:.1f} s; longest event-loop stall while opening "
           f"{open_stall * 1000:.0f} ms")
 
+    if args.view == "worklist":
+        t_view = time.perf_counter()
+        window.actions_by_id["worklist"].setChecked(True)
+        print(f"worklist shown in {(time.perf_counter() - t_view) * 1000:.0f} ms")
     finished: list[bool] = []
     window.analysisFinished.connect(finished.append)
     t_an = time.perf_counter()
-    window.analyse_all()
+    window.analyse_all()  # what "Analyse all" does
     limit = args.limit_seconds if args.limit_seconds is not None else 24 * 3600
     pump(lambda: bool(finished), limit)
     cancelled = False

@@ -121,8 +121,8 @@ def test_analyse_all_resorts_the_worklist_as_scores_arrive(qtbot, window) -> Non
     assert len(firsts) == n and all(firsts)
     keys = window.browser.visible_keys()
     assert keys == [e.key for e in window.catalog.worklist()]
-    top = window.browser.tree.topLevelItem(0)
-    assert float(top.text(1)) == pytest.approx(max(e.score for e in window.catalog.entries.values()), abs=0.05)
+    top = window.browser.row_texts()
+    assert float(top[1]) == pytest.approx(max(e.score for e in window.catalog.entries.values()), abs=0.05)
 
 
 def test_cancel_stops_analyse_all_and_keeps_every_image(qtbot, window) -> None:

@@ -66,11 +66,12 @@ def test_broken_dicom_shows_error_and_viewer_goes_on(qtbot, window, tmp_path) ->
 def test_folder_and_dicomdir_fill_the_tree(qtbot, window) -> None:
     window.open_paths([DATA / "dicom" / "dicomdir"])
     assert wait_for(lambda: len(window.catalog.entries) > 1)
-    tree = window.browser.tree
-    assert tree.topLevelItemCount() >= 1
+    model = window.browser.tree.model()
+    assert model.rowCount() >= 1
     assert len(window.browser.visible_keys()) == len(window.catalog.entries)
-    top = tree.topLevelItem(0)
-    assert top.child(0) is not None and top.child(0).child(0) is not None  # study > series
+    top = model.index(0, 0)
+    study = model.index(0, 0, top)
+    assert study.isValid() and model.index(0, 0, study).isValid()  # study > series
 
 
 def test_multiframe_slider(qtbot, window) -> None:

@@ -1,0 +1,152 @@
+"""The study browser as a user drives it: tree and worklist order, header sorting,
+group scores, removal, and a selection that survives re-sorting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from viewer.catalog import Catalog, Entry, ScoreSummary
+from viewer.study_browser import IMMEDIATE_ROWS, StudyBrowser
+from viewer.study_tree_model import COL_FLAG, COL_NAME, COL_SCORE, KEY_ROLE
+
+
+def _summary(score: float, flagged: bool | None) -> ScoreSummary:
+    return ScoreSummary(score=score, raw_logit=0.0, flagged=flagged, operating_point="balanced",
+                        operating_threshold=50.0, model_name="m", model_version="1",
+                        device="cpu", seconds=0.01)
+
+
+def _dicom(i: int, patient: str, study: str, series: str) -> Entry:
+    return Entry(path=Path(f"/archive/{patient}/{study}/{series}/im{i:03d}.dcm"),
+                 patient_id=patient, patient_name=f"Name^{patient}", study_uid=study,
+                 study_description=f"Chest {study}", series_uid=series, modality="CR",
+                 instance_number=i, is_dicom=True)
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    cat = Catalog()
+    cat.add([_dicom(1, "P1", "S1", "A"), _dicom(2, "P1", "S1", "A"), _dicom(3, "P1", "S2", "B"),
+             _dicom(4, "P2", "S3", "C")]
+            + [Entry(path=Path(f"/pngs/img{i}.png")) for i in range(3)])
+    return cat
+
+
+@pytest.fixture
+def browser(qtbot, catalog: Catalog) -> StudyBrowser:
+    widget = StudyBrowser(catalog)
+    qtbot.addWidget(widget)
+    widget.resize(500, 600)
+    widget.show()
+    return widget
+
+
+def _score(browser: StudyBrowser, key: str, score: float, flagged: bool | None = None) -> None:
+    browser.catalog.set_summary(key, _summary(score, flagged))
+    browser.update_score(key)
+
+
+def _keys(cat: Catalog) -> list[str]:
+    return list(cat.entries)
+
+
+def test_tree_groups_show_counts_and_the_worst_score(browser: StudyBrowser, catalog: Catalog) -> None:
+    model = browser.tree.model()
+    names = [model.index(r, COL_NAME).data() for r in range(model.rowCount())]
+    assert names == ["Folder pngs  [3]", "Name^P1 — P1  [3]", "Name^P2 — P2  [1]"]
+    k = _keys(catalog)
+    _score(browser, k[0], 20.0, False)
+    _score(browser, k[2], 85.5, True)
+    p1 = model.index(1, 0)
+    assert model.index(1, COL_SCORE).data() == "85.5"
+    assert model.index(1, COL_FLAG).data() == "FLAG"
+    study_scores = sorted(model.index(r, COL_SCORE, p1).data() for r in range(model.rowCount(p1)))
+    assert study_scores == ["20.0", "85.5"]
+    assert model.index(2, COL_SCORE).data() == "—"  # P2 not scored yet
+
+
+def test_worklist_follows_scores_and_keeps_unscored_rows(browser: StudyBrowser, catalog: Catalog) -> None:
+    browser.set_worklist_mode(True)
+    k = _keys(catalog)
+    for key, score in zip(k[:3], (10.0, 90.0, 50.0), strict=True):
+        _score(browser, key, score, score > 40)
+        shown = browser.visible_keys()
+        assert len(shown) == len(k)  # nothing hidden
+        assert shown == [e.key for e in catalog.worklist()]
+    assert browser.visible_keys()[:3] == [k[1], k[2], k[0]]
+    assert browser.row_texts()[COL_SCORE] == "90.0"
+    header = browser.tree.header()
+    assert (header.sortIndicatorSection(), header.sortIndicatorOrder()) == (
+        COL_SCORE, Qt.SortOrder.DescendingOrder)
+
+
+def test_header_click_sorts_and_selection_survives_resorting(browser: StudyBrowser, catalog: Catalog,
+                                                             qtbot) -> None:
+    browser.set_worklist_mode(True)
+    k = _keys(catalog)
+    for key, score in zip(k, (30, 60, 10, 80, 20, 50, 40), strict=True):
+        _score(browser, key, float(score))
+    with qtbot.waitSignal(browser.imageSelected) as sel:
+        assert browser.select(k[2])
+    assert sel.args == [k[2]]
+    # A click on the score header flips the order (a real header section click).
+    header = browser.tree.header()
+    x = header.sectionViewportPosition(COL_SCORE) + header.sectionSize(COL_SCORE) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(x, header.height() // 2))
+    scores = [catalog.entries[key].score for key in browser.visible_keys()]
+    assert scores == sorted(scores)
+    # The selected image keeps its selection through a re-sort that moves it to the top.
+    _score(browser, k[2], 5.0)
+    assert browser.current_key() == k[2]
+    assert browser.visible_keys()[0] == k[2]
+    assert browser.tree.currentIndex().data(KEY_ROLE) == k[2]
+    # ... and the view highlights its row where it now is, not where it was.
+    moved = browser.model.index_of(k[2])
+    assert moved.row() == 0 and browser.tree.currentIndex() == moved
+    assert browser.tree.selectionModel().isSelected(moved)
+
+
+def test_step_walks_the_order_shown(browser: StudyBrowser, catalog: Catalog, qtbot) -> None:
+    seen: list[str] = []
+    browser.imageSelected.connect(seen.append)
+    order = browser.visible_keys()
+    for _ in range(len(order) + 2):  # past the end it stays on the last image
+        browser.step(1)
+    assert seen[: len(order)] == order and browser.current_key() == order[-1]
+    browser.step(-1)
+    assert browser.current_key() == order[-2]
+
+
+def test_remove_drops_empty_groups_and_updates_the_parent(browser: StudyBrowser, catalog: Catalog) -> None:
+    model = browser.tree.model()
+    k = _keys(catalog)
+    _score(browser, k[0], 70.0)
+    _score(browser, k[1], 30.0)
+    p2_key = k[3]  # the only image of patient P2
+    catalog.entries.pop(p2_key)
+    browser.remove(p2_key)
+    names = [model.index(r, COL_NAME).data() for r in range(model.rowCount())]
+    assert names == ["Folder pngs  [3]", "Name^P1 — P1  [3]"]
+    catalog.entries.pop(k[0])
+    browser.remove(k[0])
+    assert model.index(1, COL_NAME).data() == "Name^P1 — P1  [2]"
+    assert model.index(1, COL_SCORE).data() == "30.0"  # the worst remaining image
+    assert k[0] not in browser.visible_keys() and len(browser.visible_keys()) == 5
+
+
+def test_long_lists_apply_scores_in_batches(qtbot) -> None:
+    cat = Catalog()
+    cat.add([Entry(path=Path(f"/many/img{i:05d}.png")) for i in range(IMMEDIATE_ROWS + 50)])
+    browser = StudyBrowser(cat)
+    qtbot.addWidget(browser)
+    browser.set_worklist_mode(True)
+    keys = list(cat.entries)
+    for i, key in enumerate(keys[:20]):
+        _score(browser, key, float(i))
+    assert browser.row_texts()[COL_SCORE] == "—"  # not applied yet: gathered for one sort
+    qtbot.waitUntil(lambda: browser.row_texts()[COL_SCORE] == "19.0", timeout=3000)
+    assert browser.visible_keys()[:3] == [keys[19], keys[18], keys[17]]
