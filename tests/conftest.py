@@ -1,8 +1,16 @@
-"""Shared test set-up: Qt offscreen, paths to the committed test data."""
+"""Shared test set-up: Qt offscreen, paths to the committed test data, real small disks.
+
+The filesystem fixtures inject storage faults for real: a tmpfs of a few hundred KiB
+that a test fills up (ENOSPC), and a tmpfs remounted read-only (EROFS). They need
+root and mount rights (as in the CI container); elsewhere the tests using them skip.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,3 +23,76 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+def _run(*args: str) -> bool:
+    return subprocess.run(list(args), capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """``mount_tmpfs(name="disk", size="256k")``: a real tmpfs of ``size`` at tmp_path/name.
+
+    Skips the test where mounting is not allowed; unmounts everything at teardown.
+    """
+    mounted: list[Path] = []
+
+    def mount(name: str = "disk", size: str = "256k") -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        if not _run("mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)):
+            pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in reversed(mounted):
+        if not _run("umount", str(point)):
+            _run("umount", "-l", str(point))  # still busy: detach it anyway
+
+
+@pytest.fixture
+def tiny_filesystem(mount_tmpfs: Callable[..., Path]) -> Path:
+    """A real 256 KiB tmpfs (needs root and mount rights; skipped elsewhere)."""
+    return mount_tmpfs("tiny", "256k")
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler.bin"
+    chunk = b"\0" * 65536
+    with open(filler, "wb", buffering=0) as fh:
+        while True:
+            try:
+                fh.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
+    probe = folder / "probe.bin"
+    try:  # proof that not one more page fits
+        with open(probe, "wb") as fh:
+            fh.write(b"x" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    else:
+        raise AssertionError(f"{folder} still has room after filling it")
+    finally:
+        probe.unlink(missing_ok=True)
+    return filler
+
+
+@pytest.fixture
+def fill_filesystem() -> Callable[[Path], Path]:
+    """``fill_filesystem(folder)``: write a filler file until the disk is full (ENOSPC)."""
+    return _fill
+
+
+@pytest.fixture
+def remount_read_only() -> Callable[[Path], None]:
+    """``remount_read_only(mount_point)``: make a mounted tmpfs read-only (EROFS)."""
+
+    def remount(point: Path) -> None:
+        if not _run("mount", "-o", "remount,ro", str(point)):
+            pytest.skip(f"cannot remount {point} read-only here")
+
+    return remount

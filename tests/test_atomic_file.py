@@ -1,10 +1,12 @@
-"""Atomic writes leave earlier files intact when the disk is full or the write fails."""
+"""Atomic writes leave earlier files intact when the disk is full or the write fails.
+
+``tiny_filesystem`` (a real 256 KiB tmpfs) comes from ``conftest.py``.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,21 +38,6 @@ def test_successful_write_replaces_and_is_readable(tmp_path: Path) -> None:
         handle.write(b"new")
     assert target.read_bytes() == b"new"
     assert os.stat(target).st_mode & 0o777 == 0o644
-
-
-@pytest.fixture
-def tiny_filesystem(tmp_path: Path):
-    """A real 256 KiB tmpfs (needs root and mount rights; skipped elsewhere)."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)],
-                            capture_output=True)
-    if result.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=False)
 
 
 def test_model_save_on_a_full_disk_fails_clearly_and_keeps_the_earlier_model(tiny_filesystem: Path) -> None:

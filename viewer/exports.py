@@ -7,6 +7,12 @@ QImage for PNG and a QPdfWriter (QtGui; QtPrintSupport is not needed) for PDF.
 
 DICOM Secondary Capture, DICOM SR and CSV are written by :mod:`squid_core.exports`
 (no Qt there); the functions here only collect what the viewer shows and call them.
+
+Every file is written atomically: the report is encoded in memory, then written to a
+temporary file beside the target and renamed into place. On a full or read-only disk
+an earlier file of that name is left as it was, no temporary file remains, and a
+:class:`~squid_core.atomic_file.FileWriteError` (an OSError) names the file and the
+reason ("No space left on device", "Read-only file system"...).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -30,7 +36,14 @@ from PySide6.QtGui import (
     QPdfWriter,
 )
 
-from squid_core.exports import ScoreRecord, score_report, secondary_capture, write_scores_csv
+from squid_core.atomic_file import write_files_atomically
+from squid_core.exports import (
+    ScoreRecord,
+    save_datasets,
+    score_report,
+    secondary_capture,
+    write_scores_csv,
+)
 from viewer.catalog import Catalog, csv_rows
 from viewer.score_panel import RESEARCH_NOTE
 
@@ -160,6 +173,12 @@ def paint_report(painter: QPainter, page: QRectF, c: ReportContent) -> None:
     painter.restore()
 
 
+def _memory_device() -> QBuffer:
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    return buffer
+
+
 def save_report_png(path: str | Path, content: ReportContent, width: int = 1800) -> Path:
     """Write the report as a PNG ``width`` pixels wide (A4 landscape proportions)."""
     height = int(round(width / 1.414))
@@ -171,15 +190,18 @@ def save_report_png(path: str | Path, content: ReportContent, width: int = 1800)
     finally:
         painter.end()
     path = Path(path)
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"could not write {path}")
+    buffer = _memory_device()
+    if not image.save(buffer, "PNG"):
+        raise OSError(f"cannot write the PNG report {path}: the image could not be encoded")
+    write_files_atomically({path: bytes(buffer.data())}, "PNG report")
     return path
 
 
 def save_report_pdf(path: str | Path, content: ReportContent) -> Path:
     """Write the report as a one-page A4 landscape PDF."""
     path = Path(path)
-    writer = QPdfWriter(str(path))
+    buffer = _memory_device()
+    writer = QPdfWriter(buffer)
     writer.setTitle(f"SQUID report: score {content.score:.1f}")
     writer.setCreator("SQUID Viewer")
     writer.setResolution(150)
@@ -193,8 +215,10 @@ def save_report_pdf(path: str | Path, content: ReportContent) -> Path:
                      content)
     finally:
         painter.end()
-    if not path.exists():
-        raise OSError(f"could not write {path}")
+    data = bytes(buffer.data())
+    if not data.startswith(b"%PDF"):
+        raise OSError(f"cannot write the PDF report {path}: the PDF could not be drawn")
+    write_files_atomically({path: data}, "PDF report")
     return path
 
 
@@ -212,7 +236,7 @@ def secondary_capture_job(panes: Any, anonymise: bool) -> Callable[[str | Path],
 
     def write(path: str | Path) -> Path:
         ds = secondary_capture(overlay, header, anonymise=anonymise, pixel_spacing=spacing)
-        ds.save_as(str(path), enforce_file_format=True)
+        save_datasets({path: ds}, "DICOM Secondary Capture")
         return Path(path)
 
     return write
@@ -224,7 +248,7 @@ def structured_report_job(panes: Any, anonymise: bool) -> Callable[[str | Path],
 
     For a PNG/JPEG source there is no DICOM image to reference, so the SR references a
     Secondary Capture of the original (in a new study), written beside it as
-    ``<name>_source_sc.dcm``.
+    ``<name>_source_sc.dcm``; the two files are written together, all or none.
     """
     result = panes.result
     image = panes.image
@@ -238,15 +262,15 @@ def structured_report_job(panes: Any, anonymise: bool) -> Callable[[str | Path],
 
     def write(path: str | Path) -> Path:
         path = Path(path)
+        files = {}
         if original is not None:
             evidence = secondary_capture(original, None,
                                          description="Source image of a SQUID analysis")
-            evidence.save_as(str(path.with_name(path.stem + "_source_sc.dcm")),
-                             enforce_file_format=True)
+            files[path.with_name(path.stem + "_source_sc.dcm")] = evidence
         else:
             evidence = header
-        sr = score_report(record, evidence, anonymise=anonymise)
-        sr.save_as(str(path), enforce_file_format=True)
+        files[path] = score_report(record, evidence, anonymise=anonymise)
+        save_datasets(files, "DICOM SR")
         return path
 
     return write

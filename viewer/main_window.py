@@ -792,7 +792,8 @@ class MainWindow(QMainWindow):
             self.exportFinished.emit(str(out))
 
         def failed(exc: BaseException) -> None:  # highdicom/pydicom raise many types
-            self._error("Export failed", f"{type(exc).__name__}: {exc}")
+            text = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            self._error("Export failed", text)
             self.exportFailed.emit(str(exc))
 
         self.tasks.run(func, path, *args, on_result=done, on_error=failed)

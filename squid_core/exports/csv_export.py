@@ -8,10 +8,13 @@ name is kept without its folder.
 from __future__ import annotations
 
 import csv
+import io
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from squid_core.atomic_file import FileWriteError, atomic_output
 
 CSV_COLUMNS = (
     "file", "patient_id", "patient_name", "study_date", "modality", "body_part", "view",
@@ -36,21 +39,25 @@ def write_scores_csv(path: str | os.PathLike[str], rows: Iterable[Mapping[str, A
     """Write ``rows`` (dicts keyed by :data:`CSV_COLUMNS`) to ``path``; return the count.
 
     Missing keys become empty cells; unknown keys are ignored. Written to a temporary
-    file first and moved into place, so a failed export leaves no half-written file.
+    file beside ``path`` and moved into place, so a failed export (a full or read-only
+    disk) leaves an earlier file of that name as it was; it raises
+    :class:`~squid_core.atomic_file.FileWriteError` naming the file and the reason.
     """
-    target = Path(path)
-    tmp = target.with_name(target.name + ".part")
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(CSV_COLUMNS)
     n = 0
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(CSV_COLUMNS)
-        for row in rows:
-            values = dict(row)
-            if anonymise:
-                for key in _PATIENT_COLUMNS:
-                    values[key] = ""
-                values["file"] = Path(str(values.get("file", ""))).name
-            writer.writerow([_cell(values.get(c)) for c in CSV_COLUMNS])
-            n += 1
-    os.replace(tmp, target)
+    for row in rows:
+        values = dict(row)
+        if anonymise:
+            for key in _PATIENT_COLUMNS:
+                values[key] = ""
+            values["file"] = Path(str(values.get("file", ""))).name
+        writer.writerow([_cell(values.get(c)) for c in CSV_COLUMNS])
+        n += 1
+    try:
+        with atomic_output(path) as handle:
+            handle.write(text.getvalue().encode("utf-8"))
+    except OSError as exc:
+        raise FileWriteError.from_os_error(path, exc, "CSV export") from exc
     return n

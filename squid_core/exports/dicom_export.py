@@ -8,6 +8,11 @@
   flagged at it, the model name and version, and the standing "research use only"
   note. It references the analysed image as evidence.
 
+:func:`save_datasets` writes them as DICOM files, all or none: each goes to a temporary
+file beside its target and is renamed into place only when every one is on disk, so a
+full or read-only disk leaves earlier files of those names as they were and raises
+:class:`~squid_core.atomic_file.FileWriteError` naming the file and the reason.
+
 Codes private to this software use the coding scheme designator ``99SQUID`` (PS3.16
 reserves "99" prefixes for private schemes). With ``anonymise=True`` the source
 header is de-identified (:func:`squid_core.exports.anonymise.anonymise_dataset`)
@@ -17,7 +22,10 @@ before anything is copied from it.
 from __future__ import annotations
 
 import datetime as _dt
+import io
+import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +44,7 @@ from highdicom.sr import (
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from squid_core.atomic_file import write_files_atomically
 from squid_core.exports.anonymise import anonymise_dataset
 from squid_core.version import __version__
 
@@ -236,3 +245,20 @@ def score_report(record: ScoreRecord, evidence: Dataset, *, anonymise: bool = Fa
     sr.ContentDate = record.analysed_at.strftime("%Y%m%d")
     sr.ContentTime = record.analysed_at.strftime("%H%M%S")
     return sr
+
+
+def dataset_bytes(ds: Dataset) -> bytes:
+    """``ds`` encoded as a DICOM file (PS3.10: preamble, "DICM", file meta)."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def save_datasets(files: Mapping[str | os.PathLike[str], Dataset],
+                  what: str = "DICOM export") -> None:
+    """Write each dataset of ``files`` (path -> dataset) as a DICOM file, all or none.
+
+    Raises :class:`~squid_core.atomic_file.FileWriteError` (an OSError) when a file
+    cannot be written; then no target has changed and no temporary file is left.
+    """
+    write_files_atomically({path: dataset_bytes(ds) for path, ds in files.items()}, what)

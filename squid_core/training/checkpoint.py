@@ -7,7 +7,9 @@ containers (dict, list, tuple, str, int, float, bool, None). It is loaded with
 Writing goes to a temporary file in the same folder, is flushed and fsynced, then
 renamed over the target with ``os.replace`` (atomic on POSIX and Windows) and the
 folder is fsynced: a crash leaves either the old or the new checkpoint, never a
-half-written one.
+half-written one. A write that fails (a full or read-only disk) raises
+:class:`CheckpointWriteError`, which names the checkpoint and the reason; the earlier
+checkpoint of that name is left as it was and no temporary file remains.
 
 The random states of Python, NumPy and torch (CPU and, where present, CUDA) are
 part of a checkpoint, so a resumed run draws the same batches, augmentations and
@@ -23,15 +25,33 @@ from typing import Any
 import numpy as np
 import torch
 
-from squid_core.atomic_file import atomic_output
+from squid_core.atomic_file import FileWriteError, atomic_output, find_os_error
 
-__all__ = ["atomic_torch_save", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state"]
+__all__ = [
+    "CheckpointWriteError", "atomic_torch_save", "save_checkpoint", "load_checkpoint",
+    "rng_state", "set_rng_state",
+]
+
+
+class CheckpointWriteError(FileWriteError):
+    """A checkpoint could not be written (disk full, read-only...); the earlier one is kept."""
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj)`` to ``path`` via temp file + fsync + ``os.replace``."""
-    with atomic_output(path) as handle:
-        torch.save(obj, handle)
+    """``torch.save(obj)`` to ``path`` via temp file + fsync + ``os.replace``.
+
+    Raises :class:`CheckpointWriteError` when the file cannot be written.
+    """
+    try:
+        with atomic_output(path) as handle:
+            torch.save(obj, handle)
+    except (OSError, RuntimeError) as exc:
+        # torch.save reports a failed write as RuntimeError("... unexpected pos ..."),
+        # with the OSError (e.g. ENOSPC) as its context.
+        cause = find_os_error(exc)
+        if cause is None:
+            raise
+        raise CheckpointWriteError.from_os_error(path, cause, "checkpoint") from exc
 
 
 def rng_state() -> dict[str, Any]:

@@ -307,7 +307,10 @@ def train(
     memory queues and their pointers, RNG states, epoch, best metric). Checkpoints go
     to ``checkpoint_dir/last.pt`` (and the best weights to ``best.pt``) after every
     epoch. Returns a :class:`TrainResult`; on cancel nothing but the checkpoints of
-    completed epochs exists, and an existing ``out_path`` is untouched.
+    completed epochs exists, and an existing ``out_path`` is untouched. A checkpoint
+    that cannot be written (a full or read-only disk) stops the run rather than train
+    on unsaved: :class:`~squid_core.training.checkpoint.CheckpointWriteError` names
+    the file and the reason, and the checkpoints written before stay as they were.
 
     ``dist`` (a :class:`~squid_core.training.distributed.DistContext`, every rank
     calling with the same arguments) trains data-parallel: ``cfg.batch_size`` is the
