@@ -113,3 +113,23 @@ def test_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0 and "usage" in capsys.readouterr().out
+
+
+def test_cli_reports_disk_and_model_file_errors_without_a_traceback(trained, mount_tmpfs,
+                                                                     remount_read_only, capsys):
+    root, normal, abnormal, out = trained
+    disk = mount_tmpfs("ro", "64k")
+    earlier = disk / "scores.csv"
+    earlier.write_text("earlier\n")
+    remount_read_only(disk)
+    rc = main(["score", str(abnormal), "--model", str(out), "--device", "cpu", "--quiet",
+               "--csv", str(earlier)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "Traceback" not in err
+    assert "squid score: error:" in err and "scores.csv" in err and "ead-only" in err
+    assert earlier.read_text() == "earlier\n"
+    damaged = root / "damaged.safetensors"
+    damaged.write_bytes(out.read_bytes()[:1000])
+    rc = main(["score", str(abnormal), "--model", str(damaged), "--device", "cpu", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and "damaged.safetensors" in err

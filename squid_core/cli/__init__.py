@@ -45,3 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not _is_user_facing(exc):
+            raise
+        # A full or read-only disk, a damaged model file, an unreadable image: the
+        # message says what and why; a traceback would only hide it.
+        print(f"squid {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _is_user_facing(exc: BaseException) -> bool:
+    """Errors whose message is meant for the user (files, disks, model files, images)."""
+    from squid_core.io.errors import ImageReadError
+    from squid_core.model_file import ModelFileError
+
+    return isinstance(exc, OSError | ModelFileError | ImageReadError)
