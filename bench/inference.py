@@ -11,6 +11,9 @@ and bfloat16, for:
 * ``scorer``: the networks as `squid_core.scoring.Scorer` runs them (BatchNorm
   folded, no teacher decoder, channels-last on CPU; bf16 = bfloat16 convolutions
   with float32 memories, attention and logit);
+* ``compiled`` (with ``--compile``): the scorer's networks through
+  ``squid_core.scoring.compiled.CompiledPipeline`` (torch.compile, inductor with
+  freezing), batch 1 only; the one-off compilation time is printed too;
 * ``plain``: the model as built (eval mode, teacher decoder included), i.e. the
   work the reference code does at evaluation.
 
@@ -63,6 +66,30 @@ def time_per_image(gen, disc, x, *, bf16: bool, teacher: bool,
     return statistics.median(times) * 1000 / n, min(times) * 1000 / n, min(cpu) * 1000 / n
 
 
+def time_compiled(model, device, x, bf16: bool, repeats: int) -> None:
+    """Compile the batch-1 scoring pipeline, then time it like the others."""
+    from squid_core.scoring.compiled import CompiledPipeline
+
+    gen, disc = prepare_inference(model, device, bf16=bf16)
+    channels_last = device.type == "cpu"
+    pipe = CompiledPipeline(gen, disc, x.shape[-1], device, channels_last, bf16)
+    kind = "bf16" if bf16 else "fp32"
+    if not pipe.compile():
+        print(f"compiled batch  1 {kind}: unavailable ({pipe.error})", flush=True)
+        return
+    xs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+    times, cpu = [], []
+    for i in range(repeats + 2):
+        t, c = time.perf_counter(), time.process_time()
+        pipe(xs)
+        if i >= 2:
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+    print(f"compiled batch  1 {kind}: {statistics.median(times) * 1000:7.1f} ms/image "
+          f"(min {min(times) * 1000:.1f}; CPU time {min(cpu) * 1000:.1f}); compiled in "
+          f"{pipe.seconds:.0f} s", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="paper")
@@ -70,6 +97,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the torch.compile'd batch-1 pipeline (compiles first)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,6 +127,9 @@ def main() -> None:
             kind = "bf16" if bf16 else "fp32"
             print(f"scorer  batch {batch:2d} {kind}: {med:7.1f} ms/image (min {low:.1f}; "
                   f"CPU time {cpu:.1f})", flush=True)
+        if args.compile and batch == 1:
+            for bf16 in (False, True):
+                time_compiled(model, device, x, bf16, repeats)
         med, low, cpu = time_per_image(plain_gen, plain_disc, x, bf16=False, teacher=True,
                                        repeats=repeats)
         print(f"plain   batch {batch:2d} fp32: {med:7.1f} ms/image (min {low:.1f}; "

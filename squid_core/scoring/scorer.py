@@ -13,8 +13,12 @@ folded into its convolution, the teacher dropped and, on CPU, channels-last memo
 layout; the model object itself is left untouched (it can still be saved or
 trained). With ``bf16=True`` the convolutions and the discriminator's conv stack run
 in bfloat16 (weights converted once, autocast for activations) while the memory
-reads, the attention, LayerNorms and the final logit stay in float32, which keeps
-scores within a fraction of a point of float32.
+reads, the attention, LayerNorms and the final logit stay in float32; it is about
+twice as fast but not the default, because the discrete top-k memory reads amplify
+bfloat16 rounding: on the bundled model scores moved by 1.9 points on average and up
+to 13.6 (``bench/bf16_scores.py``). With ``compile=True`` batch-1 scoring runs a
+``torch.compile``d float32 pipeline (``compiled.py``), compiled on first use or by
+``compile()``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import torch
 from torch import nn
 
 from squid_core.model.conv_blocks import fuse_batchnorm
+from squid_core.scoring.compiled import CompiledPipeline
 from squid_core.scoring.device import resolve_device
 from squid_core.scoring.heatmap import heatmap as make_heatmap
 from squid_core.scoring.heatmap import resize_map
@@ -42,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: What a result scored on the CPU after the GPU ran out of memory says, in ``notes``.
 CPU_FALLBACK_NOTE = "the GPU ran out of memory: scored on the CPU instead"
+#: What a result says when compilation was asked for but is impossible here.
+COMPILE_FAILED_NOTE = "torch.compile is unavailable here: scored uncompiled"
 
 
 def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -95,7 +102,8 @@ def prepare_inference(
 class Scorer:
     """Scores display-space images with one SquidModel on one device."""
 
-    def __init__(self, model: Any, device: str | torch.device = "auto", bf16: bool = False) -> None:
+    def __init__(self, model: Any, device: str | torch.device = "auto", bf16: bool = False,
+                 compile: bool = False) -> None:
         self.model = model
         self.device = resolve_device(device)
         self.bf16 = bool(bf16)
@@ -103,6 +111,10 @@ class Scorer:
         self._gen, self._disc = prepare_inference(model, self.device, bf16=self.bf16)
         self._channels_last = self.device.type == "cpu"
         self._cpu_nets: tuple[nn.Module, nn.Module] | None = None
+        self._compiled: CompiledPipeline | None = None
+        if compile:
+            self._compiled = CompiledPipeline(self._gen, self._disc, self.size, self.device,
+                                              self._channels_last, self.bf16)
         meta = model.metadata or {}
         cal = meta.get("calibration")
         self.calibrated = bool(cal)
@@ -127,7 +139,26 @@ class Scorer:
             return 100.0 * math.exp(-z) / (1.0 + math.exp(-z))
         return 100.0 / (1.0 + math.exp(z))
 
+    def compile(self) -> bool:
+        """Compile the batch-1 pipeline now (slow, once; see ``compiled.py``). True when
+        compiled; False when compilation is impossible here (then scoring stays eager)."""
+        if self._compiled is None:
+            self._compiled = CompiledPipeline(self._gen, self._disc, self.size, self.device,
+                                              self._channels_last, self.bf16)
+        return self._compiled.compile()
+
+    @property
+    def compile_error(self) -> str | None:
+        """Why compilation failed, when it was asked for and did."""
+        return None if self._compiled is None else self._compiled.error
+
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(batch) == 1 and self._compiled is not None and self._compiled.compile():
+            x = torch.from_numpy(batch).to(self.device)[:, None]
+            if self._channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            recon, logits = self._compiled(x)
+            return (recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy())
         return self._forward(batch, self._gen, self._disc, self.device, self._channels_last)
 
     @torch.inference_mode()
@@ -160,6 +191,12 @@ class Scorer:
             self._cpu_nets = prepare_inference(self.model, torch.device("cpu"), bf16=self.bf16)
         recons, logits = self._forward(batch, *self._cpu_nets, torch.device("cpu"), True)
         return recons, logits, "cpu"
+
+    def _notes(self, device: str) -> list[str]:
+        notes = [] if device == str(self.device) else [CPU_FALLBACK_NOTE]
+        if self.compile_error:
+            notes.append(f"{COMPILE_FAILED_NOTE} ({self.compile_error})")
+        return notes
 
     def score(self, pixels: np.ndarray) -> AnalysisResult:
         """Score one (H, W) float image in [0, 1] (display space)."""
@@ -203,7 +240,7 @@ class Scorer:
                 model_name=self.model.name,
                 model_version=self.model.version,
                 device=device,
-                notes=[] if device == str(self.device) else [CPU_FALLBACK_NOTE],
+                notes=self._notes(device),
                 timings={"preprocess": preprocess, "inference": inference,
                          "postprocess": post, "total": preprocess + inference + post},
                 calibrated=self.calibrated,

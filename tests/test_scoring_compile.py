@@ -1,0 +1,50 @@
+"""The optional compiled (torch.compile) scoring path: same scores, and a clear fallback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import squid_core
+from squid_core.scoring.scorer import COMPILE_FAILED_NOTE, Scorer
+from tests.test_training_helpers import TINY
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return squid_core.build_model(TINY)
+
+
+def _image(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.random((50, 41), dtype=np.float32)
+
+
+def test_compiled_scores_equal_eager_scores(model) -> None:
+    eager = Scorer(model, device="cpu")
+    compiled = Scorer(model, device="cpu", compile=True)
+    assert compiled.compile(), compiled.compile_error
+    for seed in range(3):
+        a, b = eager.score(_image(seed)), compiled.score(_image(seed))
+        assert b.notes == []
+        assert b.raw_logit == pytest.approx(a.raw_logit, abs=1e-4)
+        assert b.score == pytest.approx(a.score, abs=1e-3)
+        np.testing.assert_allclose(b.reconstruction, a.reconstruction, atol=1e-4)
+    # Batches other than 1 run the eager networks (no recompilation): same numbers.
+    batch = compiled.score_batch([_image(0), _image(1)])
+    assert batch[0].raw_logit == pytest.approx(eager.score(_image(0)).raw_logit, abs=1e-4)
+
+
+def test_compile_failure_falls_back_to_eager_with_a_note(model, monkeypatch) -> None:
+    def no_compiler(*_args, **_kwargs):
+        raise RuntimeError("no C++ compiler found\ndetails")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    scorer = Scorer(model, device="cpu", compile=True)
+    result = scorer.score(_image(0))
+    assert scorer.compile_error == "RuntimeError: no C++ compiler found"
+    assert result.notes and result.notes[0].startswith(COMPILE_FAILED_NOTE)
+    expected = Scorer(model, device="cpu").score(_image(0))
+    assert result.raw_logit == pytest.approx(expected.raw_logit, abs=1e-6)
