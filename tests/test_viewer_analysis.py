@@ -188,3 +188,30 @@ def test_a_long_worklist_resorts_in_batches_and_ends_sorted(qtbot, window, monke
     assert len(sorts) < len(window.catalog.entries)  # batched: fewer sorts than scores
     keys = window.browser.visible_keys()
     assert keys == [e.key for e in window.catalog.worklist()]
+
+
+def test_compile_setting_compiles_or_says_why_not(qtbot, window, model_path, monkeypatch) -> None:
+    import torch
+
+    from squid_core.scoring.scorer import COMPILE_FAILED_NOTE
+
+    def no_compiler(*_args, **_kwargs):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    window.settings.compile_model = True
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+        window.load_model(model_path, "cpu")
+    assert any("compiling it for this computer" in m for m in messages)
+    assert "not compiled: RuntimeError: no C++ compiler found" in window.statusBar().currentMessage()
+    with qtbot.waitSignal(window.resultShown, timeout=60000):
+        assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
+    assert window.panes.result.notes[0].startswith(COMPILE_FAILED_NOTE)  # still scored
+    # Where compilation works the status says so (the compiled path itself is tested in
+    # tests/test_scoring_compile.py; here only the wiring, to keep the suite short).
+    monkeypatch.setattr("squid_core.scoring.scorer.Scorer.compile", lambda self: True)
+    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+        window.load_model(model_path, "cpu")
+    assert window.statusBar().currentMessage().endswith(", compiled")

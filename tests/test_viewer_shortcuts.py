@@ -100,8 +100,11 @@ def test_settings_dialog_forces_a_device(qtbot, tmp_path) -> None:
         "auto", "cpu", "cuda", "mps"]
     dialog.device.setCurrentIndex(1)
     dialog.anonymise.setChecked(False)
+    assert not dialog.compile.isChecked()
+    dialog.compile.setChecked(True)
     dialog.accept()
     assert settings.device == "cpu" and settings.anonymise_exports is False
+    assert AppSettings(tmp_path / "dialog.ini").compile_model is True
 
 
 def test_anonymise_toggle_in_the_file_menu_is_the_setting(qtbot, tmp_path) -> None:

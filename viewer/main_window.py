@@ -453,8 +453,11 @@ class MainWindow(QMainWindow):
     def load_model(self, path: str | os.PathLike[str], device: str | None = None) -> None:
         """Load a model file and its scorer in a worker; scores so far are cleared."""
         device = device or self.settings.device
-        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}…")
-        self.tasks.run(load_scorer, str(path), device,
+        compile_model = self.settings.compile_model
+        extra = " and compiling it for this computer (a minute or two the first time)" \
+            if compile_model else ""
+        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}{extra}…")
+        self.tasks.run(load_scorer, str(path), device, compile_model,
                        on_result=self._on_model_loaded,
                        on_error=lambda e, p=str(path): self._on_model_failed(p, e))
 
@@ -471,6 +474,10 @@ class MainWindow(QMainWindow):
         self.overlay.set_scale(self.model_info.get("heatmap_scale_max"),
                                self.model_info.get("heatmap_units"))
         note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
+        if self.model_info.get("compiled"):
+            note += ", compiled"
+        elif self.model_info.get("compile_error"):
+            note += f"; not compiled: {self.model_info['compile_error']}"
         self.statusBar().showMessage(
             f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
             f"{self.model_info['device']}{note}", 8000)
@@ -850,12 +857,13 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         """File ▸ Settings; a new device reloads the model."""
-        before = self.settings.device
+        before = (self.settings.device, self.settings.compile_model)
         dialog = SettingsDialog(self.settings, self)
         if not dialog.exec():
             return
         self.actions_by_id["anonymise"].setChecked(self.settings.anonymise_exports)
-        if self.settings.device != before and self.model_info:
+        after = (self.settings.device, self.settings.compile_model)
+        if after != before and self.model_info:
             self.load_model(self.model_info["path"], self.settings.device)
 
     def show_shortcuts(self) -> None:

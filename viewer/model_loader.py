@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 
-def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
+def load_scorer(path: str, device: str, compile: bool = False) -> tuple[Any, dict[str, Any]]:
     """Load a model file and build its scorer; returns (scorer, description dict).
 
-    Slow (reads weights, prepares the inference copy): call it from a worker thread.
+    Slow (reads weights, prepares the inference copy; with ``compile`` also compiles the
+    batch-1 pipeline, a minute or two): call it from a worker thread. A compilation that
+    is impossible here is reported in ``info["compile_error"]``, never raised.
     Raises ``squid_core.model_file.ModelFileError`` for bad files and
     ``DeviceUnavailableError`` for a forced device this machine lacks.
     """
@@ -30,6 +32,7 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
 
     model = squid_core.load_model(path, device="cpu")
     scorer = Scorer(model, device=device)
+    compiled = bool(compile) and scorer.compile()
     meta = dict(getattr(model, "metadata", {}) or {})
     heatmap = meta.get("heatmap") or {}
     info = {
@@ -41,6 +44,8 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
         "heatmap_scale_max": heatmap.get("scale_max"),
         "path": str(path),
         "device": str(getattr(scorer, "device", device)),
+        "compiled": compiled,
+        "compile_error": scorer.compile_error if compile else None,
     }
     return scorer, info
 

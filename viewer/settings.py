@@ -165,6 +165,16 @@ class AppSettings:
     def auto_analyse(self, value: bool) -> None:
         self._q.setValue("analysis/auto", bool(value))
 
+    @property
+    def compile_model(self) -> bool:
+        """Compile the scoring networks for this computer (torch.compile) when a model is
+        loaded: faster scoring of each image after a one-off compilation."""
+        return self._bool("analysis/compile", False)
+
+    @compile_model.setter
+    def compile_model(self, value: bool) -> None:
+        self._q.setValue("analysis/compile", bool(value))
+
     # -- exports ---------------------------------------------------------------------
 
     @property

@@ -1,4 +1,4 @@
-"""File ▸ Settings: compute device, analysis on display, anonymised exports.
+"""File ▸ Settings: compute device, compilation, analysis on display, anonymised exports.
 
 The device list is the one the scorer accepts; "auto" prefers CUDA, then Apple MPS,
 then the CPU. Devices this machine lacks are still offered (a forced device that is
@@ -49,9 +49,12 @@ class SettingsDialog(QDialog):
         self.device.setCurrentIndex(DEVICES.index(settings.device))
         self.auto_analyse = QCheckBox("Analyse each image when it is shown")
         self.auto_analyse.setChecked(settings.auto_analyse)
+        self.compile = QCheckBox("Compile the model for this computer (faster scoring; "
+                                 "loading takes a minute or two the first time)")
+        self.compile.setChecked(settings.compile_model)
         self.anonymise = QCheckBox("Anonymise DICOM and CSV exports by default")
         self.anonymise.setChecked(settings.anonymise_exports)
-        note = QLabel("Changing the device reloads the model.")
+        note = QLabel("Changing the device or compilation reloads the model.")
         note.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -60,6 +63,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Compute device", self.device)
         form.addRow(note)
+        form.addRow(self.compile)
         form.addRow(self.auto_analyse)
         form.addRow(self.anonymise)
         form.addRow(buttons)
@@ -72,5 +76,6 @@ class SettingsDialog(QDialog):
         """Write the choices to the settings and close."""
         self._settings.device = self.selected_device()
         self._settings.auto_analyse = self.auto_analyse.isChecked()
+        self._settings.compile_model = self.compile.isChecked()
         self._settings.anonymise_exports = self.anonymise.isChecked()
         super().accept()
