@@ -215,3 +215,36 @@ def test_compile_setting_compiles_or_says_why_not(qtbot, window, model_path, mon
     with qtbot.waitSignal(window.modelLoaded, timeout=60000):
         window.load_model(model_path, "cpu")
     assert window.statusBar().currentMessage().endswith(", compiled")
+
+
+def test_choosing_another_operating_point_reflags_without_reanalysing(qtbot, window,
+                                                                      model_path) -> None:
+    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+        window.load_model(model_path, "cpu")
+    panel = window.score_panel
+    names = [panel.operating_points.itemData(i) for i in range(panel.operating_points.count())]
+    assert names == ["balanced", "high sensitivity"] and panel.operating_points.isEnabled()
+    assert panel.operating_points.currentData() == "balanced"
+    with qtbot.waitSignal(window.resultShown, timeout=60000):
+        assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
+    key = str(DATA / "images" / "TBX11K_h0001.png")
+    score = window.panes.result.score
+    points = {op["name"]: op for op in window.model_info["operating_points"]}
+    analysed: list[str] = []
+    window.runner.resultReady.connect(lambda k, *_: analysed.append(k))
+    # The user picks "high sensitivity" in the score panel's combo box.
+    panel.operating_points.activated.emit(names.index("high sensitivity"))
+    high = points["high sensitivity"]
+    summary = window.catalog.entries[key].summary
+    assert summary.operating_point == "high sensitivity"
+    assert summary.operating_threshold == pytest.approx(high["threshold"])
+    assert summary.flagged == (score >= high["threshold"])
+    assert window.panes.result.operating_point["name"] == "high sensitivity"
+    assert "high sensitivity" in panel.operating_point.text()
+    assert ("FLAGGED" in panel.flag.text()) == summary.flagged
+    assert window.browser.row_texts(key)[2] == ("FLAG" if summary.flagged else "no")
+    assert analysed == []  # re-flagged, not re-analysed
+    # Later analyses use it too.
+    with qtbot.waitSignal(window.resultShown, timeout=60000):
+        assert open_and_wait(qtbot, window, DATA / "images" / "NIH_00027426_000.png") == "shown"
+    assert window.panes.result.operating_point["name"] == "high sensitivity"

@@ -105,7 +105,10 @@ def tiny_model_file(path: str | Path) -> Path:
     meta["calibration"] = {"mu": 0.0, "sigma": 1.0, "n_images": 10}
     meta["operating_points"] = [{"name": "balanced", "threshold": 50.0,
                                  "rule": "specificity >= 0.90", "sensitivity": None,
-                                 "specificity": 0.9}]
+                                 "specificity": 0.9},
+                                {"name": "high sensitivity", "threshold": 1.0,
+                                 "rule": "sensitivity >= 0.95", "sensitivity": 0.95,
+                                 "specificity": None}]
     meta["default_operating_point"] = "balanced"
     path = Path(path)
     model.save(path)

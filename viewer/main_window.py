@@ -12,6 +12,7 @@ what happens without polling.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import OrderedDict
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
         self.browser_dock = self._dock("Studies", "studies", self.browser,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.score_panel = ScorePanel()
+        self.score_panel.operatingPointChosen.connect(self.set_operating_point)
         self.overlay = OverlayControls(self.settings.overlay)
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -636,9 +638,48 @@ class MainWindow(QMainWindow):
             self.score_panel.set_result(None)
         self.analysisFinished.emit(cancelled)
 
+    def set_operating_point(self, name: str) -> None:
+        """Flag at another of the model's stored operating points: every score so far is
+        re-flagged (no image is analysed again) and later results use it."""
+        if self.scorer is None or not hasattr(self.scorer, "set_operating_point"):
+            return
+        try:
+            op = self.scorer.set_operating_point(name)
+        except KeyError as exc:
+            self.statusBar().showMessage(str(exc.args[0]), 8000)
+            return
+        if self.model_info is not None:
+            self.model_info["operating_point"] = name
+        for key, entry in self.catalog.entries.items():
+            if entry.summary is not None:
+                self.catalog.set_summary(key, dataclasses.replace(
+                    entry.summary, flagged=entry.summary.score >= float(op["threshold"]),
+                    operating_point=name, operating_threshold=float(op["threshold"])))
+        for cache_key, result in list(self._results.items()):
+            self._results[cache_key] = self._with_operating_point(result)
+        self.browser.refresh_scores()
+        current = self._results.get((self._current_key, self.panes.frame))
+        if current is not None:
+            self._show_result(current)
+        flagged = sum(1 for e in self.catalog.entries.values()
+                      if e.summary is not None and e.summary.flagged)
+        self.statusBar().showMessage(
+            f"Operating point {name}: flag if score ≥ {float(op['threshold']):.1f}; "
+            f"{flagged} image(s) flagged", 8000)
+
+    def _with_operating_point(self, result: Any) -> Any:
+        """``result`` flagged at the operating point in use (a result computed while the
+        user switched points may carry the previous one)."""
+        op = getattr(self.scorer, "operating_point", None)
+        if not op or not dataclasses.is_dataclass(result) or result.operating_point == op:
+            return result
+        return dataclasses.replace(result, operating_point=dict(op),
+                                   flagged=bool(result.score >= float(op["threshold"])))
+
     def _on_result(self, key: str, frame: int, result: Any) -> None:
         if self._closing:
             return
+        result = self._with_operating_point(result)
         self.catalog.set_summary(key, ScoreSummary.from_result(result, frame))
         self.browser.update_score(key)
         self._results[(key, frame)] = result

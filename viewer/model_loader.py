@@ -39,6 +39,7 @@ def load_scorer(path: str, device: str, compile: bool = False) -> tuple[Any, dic
         "name": str(getattr(model, "name", meta.get("name", "model"))),
         "version": str(getattr(model, "version", meta.get("version", ""))),
         "operating_point": meta.get("default_operating_point") or "",
+        "operating_points": [dict(op) for op in meta.get("operating_points") or []],
         "calibrated": meta.get("calibration") is not None,
         "heatmap_units": heatmap.get("units") or "",
         "heatmap_scale_max": heatmap.get("scale_max"),

@@ -1,7 +1,8 @@
 """Score panel: the anomaly score, operating point and flag, and where they came from.
 
 Shows the score 0-100 (100 = most unlike the normal studies the model learnt), the
-operating point in use and whether this image is flagged at it, the raw discriminator
+operating point in use (a choice among the named ones stored with the model, e.g.
+balanced or high sensitivity) and whether this image is flagged at it, the raw discriminator
 logit, model name and version, the device and the time taken. A standing note says this
 is research software for decision support, not a diagnosis. Without a model it says so
 plainly: the viewer still works as a viewer.
@@ -12,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from PySide6.QtWidgets import QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
 
 from viewer.theme import FLAG, MUTED, OK
 
@@ -28,7 +30,11 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 
 class ScorePanel(QWidget):
-    """Read-only display of one AnalysisResult and of the loaded model."""
+    """Display of one AnalysisResult and of the loaded model, with the choice of the
+    model's operating point."""
+
+    #: The user chose another of the model's stored operating points (its name).
+    operatingPointChosen = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,6 +46,10 @@ class ScorePanel(QWidget):
         self.flag.setWordWrap(True)
         self.operating_point = QLabel("—")
         self.operating_point.setWordWrap(True)
+        self.operating_points = QComboBox()
+        self.operating_points.setToolTip("Operating points stored with the model, chosen on "
+                                         "its validation data")
+        self.operating_points.activated.connect(self._on_operating_point)
         self.logit = QLabel("—")
         self.model = QLabel("—")
         self.model.setWordWrap(True)
@@ -51,6 +61,7 @@ class ScorePanel(QWidget):
 
         form = QFormLayout()
         form.addRow("Operating point", self.operating_point)
+        form.addRow("Flag at", self.operating_points)
         form.addRow("Raw logit", self.logit)
         form.addRow("Model", self.model)
         form.addRow("Device", self.device)
@@ -81,6 +92,15 @@ class ScorePanel(QWidget):
         """The loaded model (dict with name, version, operating_point) or None."""
         self._model_info = info
         self.set_result(None)
+        self.operating_points.clear()
+        points = list((info or {}).get("operating_points") or [])
+        for op in points:
+            self.operating_points.addItem(
+                f"{op.get('name', '?')} (≥ {_fmt(op.get('threshold'), '.1f')})", op.get("name"))
+            self.operating_points.setItemData(self.operating_points.count() - 1,
+                                              str(op.get("rule") or ""), 3)  # tooltip role
+        self.operating_points.setEnabled(len(points) > 1)
+        self._select_operating_point((info or {}).get("operating_point") or "")
         if info is None:
             self.model.setText("—")
             self.device.setText("—")
@@ -89,6 +109,16 @@ class ScorePanel(QWidget):
         self.model.setText(f"{info.get('name', '?')} {info.get('version', '')}".strip())
         self.device.setText(device or "—")
         self.operating_point.setText(info.get("operating_point") or "none set")
+
+    def _select_operating_point(self, name: str) -> None:
+        index = self.operating_points.findData(name)
+        if index >= 0:
+            self.operating_points.setCurrentIndex(index)
+
+    def _on_operating_point(self, index: int) -> None:
+        name = self.operating_points.itemData(index)
+        if name:
+            self.operatingPointChosen.emit(str(name))
 
     def set_busy(self, text: str = "Analysing…") -> None:
         """Show that an analysis of this image is under way."""
@@ -124,6 +154,7 @@ class ScorePanel(QWidget):
             self.operating_point.setText(
                 f"{op.get('name', '?')} (flag if ≥ {_fmt(op.get('threshold'), '.1f')})")
             self.operating_point.setToolTip(str(op.get("rule") or ""))
+            self._select_operating_point(str(op.get("name") or ""))
         else:
             self.operating_point.setText("none set for this model")
         if result.flagged is True:

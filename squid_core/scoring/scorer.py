@@ -122,6 +122,9 @@ class Scorer:
         self.sigma = float(cal["sigma"]) if cal else 1.0
         default = meta.get("default_operating_point")
         ops = meta.get("operating_points") or []
+        #: Every named operating point stored in the model file (e.g. balanced, high
+        #: sensitivity); ``operating_point`` is the one in use, the file's default at first.
+        self.operating_points: list[dict[str, Any]] = [dict(op) for op in ops]
         self.operating_point: dict[str, Any] | None = next(
             (dict(op) for op in ops if op.get("name") == default), None
         )
@@ -131,6 +134,15 @@ class Scorer:
         if model.heatmap_mean is not None and model.heatmap_std is not None:
             self._heat_mean = model.heatmap_mean.detach().float().cpu().numpy()
             self._heat_std = model.heatmap_std.detach().float().cpu().numpy()
+
+    def set_operating_point(self, name: str) -> dict[str, Any]:
+        """Flag later results at the stored operating point ``name``; returns it."""
+        op = next((dict(o) for o in self.operating_points if o.get("name") == name), None)
+        if op is None:
+            known = ", ".join(str(o.get("name")) for o in self.operating_points) or "none"
+            raise KeyError(f"the model has no operating point {name!r} (it has: {known})")
+        self.operating_point = op
+        return op
 
     def score_from_logit(self, raw: float) -> float:
         """``100 * (1 - sigmoid((raw - mu) / sigma))``, numerically safe."""
