@@ -110,6 +110,7 @@ def _settings(wizard, *, scratch: bool, epochs: int, batch: int, steps: int = 0)
     sp.batch_spin.setValue(batch)
     sp.steps_spin.setValue(steps)
     sp.device_combo.setCurrentText("cpu")
+    sp.threads_spin.setValue(1)
 
 
 def _events(page, kind: str) -> list[dict]:
@@ -229,6 +230,7 @@ def test_cancel_mid_epoch_keeps_active_model_and_resumes(qtbot, tmp_path, librar
     qtbot.waitUntil(tp.isComplete, timeout=90_000)
     starts = _events(tp, "start")
     assert starts[-1]["start_epoch"] == 1, "resumed after the last completed epoch"
+    assert [s["threads"] for s in starts] == [1, 1], "the threads chosen on the settings page"
     assert tp.finished_status == "completed"
     v = wizard.state.validation
     assert v["source"] == "held-out normals + synthetic anomalies"

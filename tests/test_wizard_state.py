@@ -59,3 +59,9 @@ def test_operating_point_by_target_specificity_and_sensitivity() -> None:
                                                (7300, "2 h 01 min")])
 def test_durations_read_naturally(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_training_threads_leave_a_core_to_the_viewer() -> None:
+    from viewer.wizard.settings_page import default_training_threads
+
+    assert [default_training_threads(n) for n in (1, 2, 8)] == [1, 1, 7]

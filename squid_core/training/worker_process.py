@@ -199,7 +199,9 @@ class JsonCallbacks(TrainingCallbacks):
         self._last = 0.0
 
     def on_start(self, info: dict[str, Any]) -> None:
-        self.events.emit("start", device=info.get("device"),
+        import torch
+
+        self.events.emit("start", device=info.get("device"), threads=torch.get_num_threads(),
                          steps_per_epoch=info.get("steps_per_epoch"),
                          start_epoch=info.get("start_epoch", 0), total_steps=self.total_steps)
 

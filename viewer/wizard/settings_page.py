@@ -7,6 +7,7 @@ settings and extrapolates to one epoch, so the user knows what they commit to.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -42,6 +43,12 @@ def format_duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def default_training_threads(cores: int | None = None) -> int:
+    """All cores but one (left to the viewer), at least one."""
+    n = os.cpu_count() if cores is None else cores
+    return max(1, (n or 1) - 1)
 
 
 def available_devices() -> list[str]:
@@ -102,7 +109,13 @@ class SettingsPage(QWizardPage):
         self.steps_spin.setToolTip("Stop after this many training steps: a quick trial run.")
         self.device_combo = QComboBox()
         self.device_combo.addItems(available_devices())
-        for spin in (self.epochs_spin, self.batch_spin, self.steps_spin):
+        self.threads_spin = QSpinBox()
+        self.threads_spin.setRange(1, max(1, os.cpu_count() or 1))
+        self.threads_spin.setValue(default_training_threads())
+        self.threads_spin.setToolTip(
+            "CPU threads for training. One core is left to the viewer by default: with "
+            "every core busy, training and the viewer slow each other down sharply.")
+        for spin in (self.epochs_spin, self.batch_spin, self.steps_spin, self.threads_spin):
             spin.setMinimumWidth(140)
         form_box = QGroupBox("Training")
         form = QFormLayout(form_box)
@@ -112,9 +125,10 @@ class SettingsPage(QWizardPage):
         form.addRow("Batch size:", self.batch_spin)
         form.addRow("Step limit:", self.steps_spin)
         form.addRow("Device:", self.device_combo)
+        form.addRow("CPU threads:", self.threads_spin)
         for w in (self.preset_combo, self.device_combo):
             w.currentIndexChanged.connect(self._settings_changed)
-        for s in (self.epochs_spin, self.batch_spin, self.steps_spin):
+        for s in (self.epochs_spin, self.batch_spin, self.steps_spin, self.threads_spin):
             s.valueChanged.connect(self._settings_changed)
 
         self.measure_btn = QPushButton("Measure time per epoch")
@@ -169,6 +183,7 @@ class SettingsPage(QWizardPage):
         s.batch_size = self.batch_spin.value()
         s.max_steps = self.steps_spin.value() or None
         s.device = self.device_combo.currentText()
+        s.threads = self.threads_spin.value()
 
     def _settings_changed(self) -> None:
         self.apply_to_state()

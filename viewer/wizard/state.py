@@ -89,6 +89,7 @@ class TrainSettings:
     device: str = "auto"
     max_steps: int | None = None  # cap on training steps (a quick trial); None = no cap
     batch_size: int | None = None  # None = the preset's
+    threads: int | None = None  # CPU threads for training; None = torch's default
 
 
 @dataclass
@@ -126,6 +127,7 @@ class WizardState:
             "max_steps": s.max_steps,
             "batch_size": s.batch_size,
             "device": s.device,
+            "threads": s.threads,
             "init_model": str(s.init_model) if s.init_model else None,
             "out_model": str(self.run_dir / "model.safetensors"),
             "checkpoint_dir": str(self.run_dir / "checkpoints"),

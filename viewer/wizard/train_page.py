@@ -201,7 +201,9 @@ class TrainPage(QWizardPage):
         self.progress.setRange(0, max(1, int(ev.get("total_steps") or 1)))
         self.auc_plot.setXRange(0.5, self.state.settings.epochs + 0.5, padding=0)
         self.progress.setValue(self._step0)
-        self.status_label.setText(f"Training on {ev.get('device')}"
+        threads = f" ({ev['threads']} CPU threads)" if ev.get("threads") and \
+            str(ev.get("device")) == "cpu" else ""
+        self.status_label.setText(f"Training on {ev.get('device')}{threads}"
                                   + (f", resumed at epoch {ev['start_epoch'] + 1}"
                                      if ev.get("start_epoch") else "") + ".")
 
