@@ -150,3 +150,17 @@ def test_long_lists_apply_scores_in_batches(qtbot) -> None:
     assert browser.row_texts()[COL_SCORE] == "—"  # not applied yet: gathered for one sort
     qtbot.waitUntil(lambda: browser.row_texts()[COL_SCORE] == "19.0", timeout=3000)
     assert browser.visible_keys()[:3] == [keys[19], keys[18], keys[17]]
+
+
+def test_names_sort_naturally(qtbot) -> None:
+    cat = Catalog()
+    cat.add([_dicom(i, "P1", "S1", "A") for i in (10, 2, 1)]
+            + [Entry(path=Path(f"/f/img{i}.png")) for i in (10, 9)])
+    browser = StudyBrowser(cat)
+    qtbot.addWidget(browser)
+    names = [Path(k).name for k in browser.visible_keys()]
+    assert names == ["img9.png", "img10.png", "im001.dcm", "im002.dcm", "im010.dcm"]
+    model = browser.tree.model()
+    series = model.index(0, 0, model.index(0, 0, model.index(1, 0)))
+    assert [model.index(r, 0, series).data() for r in range(3)] == [
+        "#1  im001.dcm", "#2  im002.dcm", "#10  im010.dcm"]

@@ -14,6 +14,7 @@ images (a study is as suspicious as its worst image). Worklist: one row per imag
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ _GROUP_FLAGS = Qt.ItemFlag.ItemIsEnabled
 _IMAGE_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                 | Qt.ItemFlag.ItemNeverHasChildren)
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
+_DIGITS = re.compile(r"(\d+)")
 _ALIGN_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _BRUSHES = {c: QBrush(QColor(c)) for c in (FLAG, OK, MUTED, TEXT)}
 _BOLD = QFont()
@@ -46,6 +48,13 @@ def fmt_date(value: str) -> str:
     """DICOM DA (YYYYMMDD) as YYYY-MM-DD; anything else as it is."""
     v = (value or "").strip()
     return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) == 8 and v.isdigit() else v
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key in which digit runs compare as numbers: "#2" before "#10", "img9" before
+    "img10" (instance numbers and numbered file names read in order)."""
+    return tuple((0, int(part)) if part.isdigit() else (1, part)
+                 for part in _DIGITS.split(text.lower()) if part)
 
 
 def score_sort_value(score: float | None) -> float:
@@ -110,7 +119,7 @@ class Node:
 
     def sort_value(self, column: int) -> Any:
         if column == COL_NAME:
-            return self.label.lower()
+            return natural_key(self.label)
         if column == COL_SCORE:
             return score_sort_value(self.score)
         if column == COL_FLAG:
@@ -265,7 +274,8 @@ class StudyTreeModel(QAbstractItemModel):
             # Ties (e.g. all the unscored images) keep the catalog's worklist order.
             node.children.sort(key=lambda n: n.sort_value(col), reverse=reverse)
         else:
-            node.children.sort(key=lambda n: (n.sort_value(col), n.label.lower()), reverse=reverse)
+            node.children.sort(key=lambda n: (n.sort_value(col), natural_key(n.label)),
+                               reverse=reverse)
         for i, child in enumerate(node.children):
             child.row = i
             if recursive and child.children:
