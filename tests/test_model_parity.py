@@ -88,6 +88,7 @@ def test_fused_inference_copy_keeps_parity(imported_file: Path, expected: dict) 
     from squid_core.scoring.scorer import prepare_inference
 
     model = squid_core.load_model(imported_file)
+    model.metadata["discriminator_statistics"] = "running"  # the fixture's eval-mode D
     gen, disc = prepare_inference(model, torch.device("cpu"))
     x = expected["input"].contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
@@ -95,3 +96,30 @@ def test_fused_inference_copy_keeps_parity(imported_file: Path, expected: dict) 
         logits = disc(recon)
     assert float((recon - expected["recon"]).abs().max()) < TOL
     assert float((logits - expected["disc_logit"]).abs().max()) < TOL
+
+
+def test_scoring_discriminator_is_the_references_per_image_evaluation(imported_file: Path,
+                                                                       expected: dict) -> None:
+    """The reference scores with its discriminator in training mode on batches of one
+    image (eval.py never calls discriminator.eval(); test batch size 1). Our scorer's
+    per-image statistics give the same logits for a whole batch, and leave the
+    running averages alone."""
+    import copy
+
+    from squid_core.scoring.scorer import prepare_inference
+
+    model = squid_core.load_model(imported_file)
+    assert model.discriminator_statistics == "per-image"  # imported reference checkpoints
+    recon = expected["recon"]
+    reference = copy.deepcopy(model.discriminator).train()
+    with torch.no_grad():
+        per_image = torch.cat([reference(recon[i:i + 1]) for i in range(len(recon))])
+    running_before = model.discriminator.state_dict()
+    _gen, disc = prepare_inference(model, torch.device("cpu"))
+    with torch.inference_mode():
+        ours = disc(recon.contiguous(memory_format=torch.channels_last))
+    assert float((ours - per_image).abs().max()) < TOL
+    # ... and it is not the running-average evaluation the fixture recorded.
+    assert float((ours - expected["disc_logit"]).abs().max()) > 10 * TOL
+    for k, v in model.discriminator.state_dict().items():
+        assert torch.equal(v, running_before[k]), k

@@ -47,6 +47,7 @@ def test_uncalibrated_score_on_arbitrary_size(fixture_model: SquidModel) -> None
 
 def test_score_matches_model_outputs_at_model_size(fixture_model: SquidModel) -> None:
     x = load_file(str(FIXTURE / "expected_eval_outputs.safetensors"))
+    fixture_model.metadata["discriminator_statistics"] = "running"  # as the fixture ran D
     results = Scorer(fixture_model, "cpu").score_batch([x["input"][i, 0].numpy() for i in range(4)])
     logits = [r.raw_logit for r in results]
     assert np.allclose(logits, x["disc_logit"].flatten().numpy(), atol=1e-4)

@@ -9,6 +9,7 @@ per-location residual statistics for the heatmap (``heatmap_mean``/``heatmap_std
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 from typing import Any
@@ -17,7 +18,12 @@ import torch
 from torch import nn
 
 from squid_core.model.config import SquidConfig
-from squid_core.model.discriminator import Discriminator
+from squid_core.model.discriminator import (
+    PER_IMAGE,
+    RUNNING,
+    Discriminator,
+    with_per_image_statistics,
+)
 from squid_core.model.generator import SquidGenerator
 from squid_core.model.presets import PRESETS, get_preset
 from squid_core.version import __version__
@@ -34,6 +40,9 @@ def default_metadata(name: str = "squid") -> dict[str, Any]:
         "operating_points": [],
         "default_operating_point": None,
         "heatmap": None,
+        # How scores evaluate the discriminator's BatchNorms (see discriminator.py).
+        # Files written before this key existed used the running averages.
+        "discriminator_statistics": PER_IMAGE,
         "training": None,
         "metrics": None,
         "notes": "",
@@ -69,6 +78,20 @@ class SquidModel(nn.Module):
     @property
     def version(self) -> str:
         return str(self.metadata.get("version", ""))
+
+    @property
+    def discriminator_statistics(self) -> str:
+        """``"per-image"`` (the reference's evaluation) or ``"running"`` (older files)."""
+        value = self.metadata.get("discriminator_statistics", RUNNING)
+        return PER_IMAGE if value == PER_IMAGE else RUNNING
+
+    def scoring_discriminator(self) -> nn.Module:
+        """A copy of the discriminator as scores, calibration and validation evaluate
+        it, in eval mode: with per-image statistics, or (older files) with the running
+        averages. The model's own discriminator is left as it is."""
+        if self.discriminator_statistics == PER_IMAGE:
+            return with_per_image_statistics(self.discriminator)
+        return copy.deepcopy(self.discriminator).eval()
 
     def save(self, path: str | os.PathLike[str], weights_dtype: torch.dtype | None = None) -> None:
         """Write one .safetensors model file atomically (see `squid_core.model_file`).

@@ -55,17 +55,20 @@ def run_model(
     keep_images: int = 0,
     bf16: bool = False,
 ) -> ModelOutputs:
-    """Raw discriminator logits of ``D(G(x)["recon"])`` for every image, in eval mode.
+    """Raw discriminator logits of ``D(G(x)["recon"])`` for every image, in eval mode,
+    with the discriminator evaluated as the scorer evaluates it
+    (``model.scoring_discriminator()``: per-image statistics, or the running averages
+    of older model files).
 
     ``batches`` yields (B, 1, h, w) float tensors in [0, 1] at the model's size. With
     ``keep_residuals`` the per-image ``|x - recon|`` maps come back too, and the first
     ``keep_images`` inputs and reconstructions (for sample views). The modules' train
     or eval mode is restored afterwards.
     """
-    gen, disc = model.generator, model.discriminator
-    modes = (gen.training, disc.training)
+    gen = model.generator
+    mode = gen.training
     gen.eval()
-    disc.eval()
+    disc = model.scoring_discriminator().to(device)
     device = torch.device(device)
     logits, residuals, inputs, recons = [], [], [], []
     n_kept = 0
@@ -85,8 +88,7 @@ def run_model(
                 recons.append(recon[:take, 0].clamp(0, 1).cpu().numpy())
                 n_kept += take
     finally:
-        gen.train(modes[0])
-        disc.train(modes[1])
+        gen.train(mode)
     cat = (lambda parts: np.concatenate(parts) if parts else None)  # noqa: E731
     return ModelOutputs(
         logits=np.concatenate(logits) if logits else np.zeros(0, np.float32),

@@ -77,7 +77,9 @@ def prepare_inference(
     """
     gen = copy.deepcopy(model.generator).eval()
     gen.teacher = None
-    disc = copy.deepcopy(model.discriminator).eval()
+    # As the model file says: per-image BatchNorm statistics (not folded, since they
+    # depend on the image) or, for older files, the running averages (folded below).
+    disc = model.scoring_discriminator()
     fuse_batchnorm(gen)
     fuse_batchnorm(disc)
     if bf16:

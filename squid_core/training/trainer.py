@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from squid_core.model.discriminator import PER_IMAGE
 from squid_core.training.augment import random_affine
 from squid_core.training.callbacks import EpochInfo, StepInfo, TrainingCallbacks, TrainingControl
 from squid_core.training.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
@@ -338,6 +339,10 @@ def train(
 
         per_rank_batch(cfg.batch_size, world)  # fails early when B does not split
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    # Validation, calibration and the scores of the model written at the end evaluate
+    # the discriminator with per-image statistics (the reference's way; see
+    # squid_core/model/discriminator.py), also when fine-tuning an older file.
+    model.metadata["discriminator_statistics"] = PER_IMAGE
     model.generator.to(device).train()
     model.discriminator.to(device).train()
     if cfg.channels_last:
