@@ -108,7 +108,8 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("command", ["train", "eval", "score", "digitanatomy"])
+@pytest.mark.parametrize("command", ["train", "eval", "score", "digitanatomy", "calibrate",
+                                     "import-reference", "info"])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -133,3 +134,33 @@ def test_cli_reports_disk_and_model_file_errors_without_a_traceback(trained, mou
     rc = main(["score", str(abnormal), "--model", str(damaged), "--device", "cpu", "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err and "damaged.safetensors" in err
+
+
+def test_calibrate_recomputes_calibration_and_operating_points(trained, tmp_path):
+    root, normal, abnormal, out = trained
+    legacy = squid_core.load_model(out)
+    legacy.metadata.pop("discriminator_statistics")  # a file from before the key existed
+    legacy.metadata["calibration"] = {"mu": 123.0, "sigma": 9.0, "n_images": 1}
+    old = tmp_path / "legacy.safetensors"
+    legacy.save(old)
+    assert squid_core.load_model(old).discriminator_statistics == "running"
+    new = tmp_path / "calibrated.safetensors"
+    rc = main(["calibrate", "--model", str(old), "--normal", str(normal), "--val-normal",
+               str(normal), "--val-abnormal", str(abnormal), "--device", "cpu", "-o", str(new)])
+    assert rc == 0
+    model = squid_core.load_model(new)
+    assert model.discriminator_statistics == "per-image"
+    cal = model.metadata["calibration"]
+    assert cal["n_images"] == 12 and cal["mu"] != 123.0  # 13 files, one broken
+    assert {p["name"] for p in model.metadata["operating_points"]} == {"balanced", "high sensitivity"}
+    assert model.metadata["metrics"]["validation"]["n_abnormal"] == 4
+    assert model.metadata["calibrated_on"]["discriminator_statistics_before"] == "running"
+    for k, v in legacy.generator.state_dict().items():  # weights unchanged
+        assert torch.equal(v, model.generator.state_dict()[k]), k
+    # The stored calibration is what scoring uses: normals average about mu.
+    from squid_core.scoring.calibration import run_model
+    from squid_core.training.datasets import list_image_files, load_image_set
+
+    images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
+    logits = run_model(model, [images.batch(list(range(len(images))))]).logits
+    assert abs(float(logits.mean()) - cal["mu"]) < 1e-3

@@ -29,7 +29,8 @@ from squid_core.scoring.operating_point import default_operating_points
 from squid_core.training.callbacks import TrainingCallbacks
 from squid_core.training.config import TrainConfig
 
-__all__ = ["validation_logits", "calibration_batches", "finalize_model", "attach_calibration"]
+__all__ = ["validation_logits", "calibration_batches", "calibrate_model", "finalize_model",
+           "attach_calibration"]
 
 
 def validation_logits(
@@ -71,28 +72,28 @@ def attach_calibration(model, cal: Calibration) -> None:
     model.heatmap_std = cal.heatmap_std
 
 
-def _clean(v: Any) -> Any:
+def clean_json(v: Any) -> Any:
     """JSON-safe copy: NaN/inf become None, tuples lists."""
     if isinstance(v, float):
         return v if math.isfinite(v) else None
     if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
+        return {str(k): clean_json(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
+        return [clean_json(x) for x in v]
     if isinstance(v, (np.floating, np.integer)):
-        return _clean(v.item())
+        return clean_json(v.item())
     return v
 
 
-def finalize_model(
+def calibrate_model(
     model,
     data,
     cfg: TrainConfig,
     device,
-    run_info: dict[str, Any],
     callbacks: TrainingCallbacks | None = None,
-):
-    """Calibrate ``model`` (already holding the chosen weights) and fill its metadata."""
+) -> dict[str, Any]:
+    """Calibrate ``model`` on ``data``'s normals and choose its operating points on the
+    validation split (metadata updated in place); returns the validation metrics."""
     from squid_core.metrics import auc, metrics_at_threshold, roc_points
 
     cb = callbacks or TrainingCallbacks()
@@ -123,10 +124,23 @@ def finalize_model(
         points, default = default_operating_points(
             scores, np.zeros(len(scores), int), source="training normals (no validation split)"
         )
-    model.metadata["operating_points"] = _clean(points)
+    model.metadata["operating_points"] = clean_json(points)
     model.metadata["default_operating_point"] = default
-    model.metadata["metrics"] = _clean(metrics) or None
-    model.metadata["training"] = _clean({
+    model.metadata["metrics"] = clean_json(metrics) or None
+    return metrics
+
+
+def finalize_model(
+    model,
+    data,
+    cfg: TrainConfig,
+    device,
+    run_info: dict[str, Any],
+    callbacks: TrainingCallbacks | None = None,
+):
+    """Calibrate ``model`` (already holding the chosen weights) and fill its metadata."""
+    calibrate_model(model, data, cfg, device, callbacks)
+    model.metadata["training"] = clean_json({
         "config": cfg.to_dict(),
         "data": data.summary,
         "rejected_files": len(data.rejected),
