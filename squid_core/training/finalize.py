@@ -111,7 +111,7 @@ def calibrate_model(
         val_metrics: dict[str, Any] = {
             "n_normal": int((labels == 0).sum()),
             "n_abnormal": int((labels == 1).sum()),
-            "auc": auc(scores, labels),
+            "auc": auc(-out.logits, labels),  # the score's order, without saturation ties
         }
         if val_metrics["n_normal"] and val_metrics["n_abnormal"]:
             val_metrics["roc"] = roc_points(scores, labels)

@@ -378,7 +378,7 @@ def _validation_event(events: EventStream, model: Any, data: Any, cfg: Any, devi
         scores = scores_from_logits(out.logits, float(cal["mu"]), float(cal["sigma"]))
         payload.update(scores=scores.tolist(), labels=labels.tolist())
         if 0 < labels.sum() < labels.size:
-            payload.update(auc=auc(scores, labels), roc=roc_points(scores, labels))
+            payload.update(auc=auc(-out.logits, labels), roc=roc_points(scores, labels))
     events.emit("validation", **_finite(payload))
 
 
