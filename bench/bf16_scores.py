@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-import squid_core
-from squid_core.io import read_image
-from squid_core.scoring import Scorer
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import squid_core  # noqa: E402
+from squid_core.io import read_image  # noqa: E402
+from squid_core.scoring import Scorer  # noqa: E402
 
 
 def main(model_path: str, folders: list[str]) -> None:
