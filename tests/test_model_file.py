@@ -162,4 +162,5 @@ def test_info_command(saved, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["info", str(saved[0])]) == 0
     text = capsys.readouterr().out
     assert "chest-test" in text and "balanced" in text and "mu 1.5" in text
+    assert "per-image statistics" in text
     assert cli_main(["info", str(saved[0].with_name("nope.safetensors"))]) == 1

@@ -22,6 +22,9 @@ def describe(doc: dict[str, Any]) -> str:
         f"{cfg.get('level')} levels, features_root {cfg.get('features_root')}, "
         f"memory {cfg.get('num_slots')} x {cfg.get('memory_channel')}, top-{cfg.get('shrink_thres')}",
     ]
+    stats = doc.get("discriminator_statistics") or "running"
+    lines.append(f"scoring:           discriminator BatchNorm with {stats} statistics"
+                 + ("" if stats == "per-image" else " (a file from before per-image scoring)"))
     cal = doc.get("calibration")
     if cal:
         lines.append(f"calibration:       mu {cal.get('mu'):.4g}, sigma {cal.get('sigma'):.4g} "
