@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +25,11 @@ def _image(seed: int) -> np.ndarray:
     return rng.random((50, 41), dtype=np.float32)
 
 
+HAS_COMPILER = any(shutil.which(c) for c in (os.environ.get("CXX", ""), "g++", "c++", "clang++")
+                   if c)
+
+
+@pytest.mark.skipif(not HAS_COMPILER, reason="torch.compile on the CPU needs a C++ compiler")
 def test_compiled_scores_equal_eager_scores(model) -> None:
     eager = Scorer(model, device="cpu")
     compiled = Scorer(model, device="cpu", compile=True)
