@@ -66,28 +66,21 @@ def _assert_clear(err: CheckpointWriteError, ckpt: Path, reason: str) -> None:
     assert "unexpected pos" not in message  # torch's own wording of a failed write
 
 
-def test_full_disk_during_training_stops_with_a_clear_error(mount_tmpfs, fill_filesystem) -> None:
+@pytest.mark.parametrize("fault, code, reason", [
+    ("full", errno.ENOSPC, "No space left on device"),
+    ("read-only", errno.EROFS, "Read-only file system"),
+])
+def test_disk_fault_during_training_stops_with_a_clear_error(
+        mount_tmpfs, fill_filesystem, remount_read_only, fault, code, reason) -> None:
     disk = mount_tmpfs("ckdisk", "2m")  # holds one epoch's checkpoints (~0.9 MB)
     ckpt = disk / "ckpt"
-    watch = FaultAfterFirstEpoch(ckpt, lambda _: fill_filesystem(disk))
+    breaks = {"full": fill_filesystem, "read-only": remount_read_only}[fault]
+    watch = FaultAfterFirstEpoch(ckpt, lambda _: breaks(disk))
     with pytest.raises(CheckpointWriteError) as info:
         _train(ckpt, watch)
-    assert info.value.errno == errno.ENOSPC
-    _assert_clear(info.value, ckpt, "No space left on device")
+    assert info.value.errno == code
+    _assert_clear(info.value, ckpt, reason)
     assert watch.epochs_ended == 1  # training stopped at the failed write, did not go on
-    _assert_earlier_checkpoints_intact(ckpt, watch.kept)
-
-
-def test_read_only_disk_during_training_stops_with_a_clear_error(mount_tmpfs,
-                                                                 remount_read_only) -> None:
-    disk = mount_tmpfs("ckdisk", "2m")
-    ckpt = disk / "ckpt"
-    watch = FaultAfterFirstEpoch(ckpt, lambda _: remount_read_only(disk))
-    with pytest.raises(CheckpointWriteError) as info:
-        _train(ckpt, watch)
-    assert info.value.errno == errno.EROFS
-    _assert_clear(info.value, ckpt, "Read-only file system")
-    assert watch.epochs_ended == 1
     _assert_earlier_checkpoints_intact(ckpt, watch.kept)
 
 

@@ -20,7 +20,7 @@ from squid_core.atomic_file import FileWriteError
 from squid_core.exports import ScoreRecord, save_datasets, score_report, secondary_capture
 from squid_core.exports.csv_export import write_scores_csv
 from squid_core.exports.dicom_export import dataset_bytes
-from viewer._testsupport import DATA, ScriptedScorer, make_window, open_and_wait, wait_for
+from viewer._testsupport import DATA, analysed_window
 
 SOURCE = DATA / "dicom" / "SIIM_CR_chest.dcm"
 EARLIER = b"an earlier export of the same name, which must survive\n"
@@ -112,16 +112,17 @@ def test_sr_and_its_source_capture_are_written_all_or_none(tiny_filesystem: Path
     assert _leftovers(tiny_filesystem) == []
 
 
+def _assert_refused(shown: str, target: Path, reason: str, folder: Path) -> None:
+    """A clear message, the earlier file byte-identical, no temporary file left."""
+    _assert_clear(shown, target, reason)
+    assert target.read_bytes() == EARLIER
+    assert _leftovers(folder) == []
+
+
 # ------------------------------------------------------------ the viewer's export paths
 @pytest.fixture
 def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.scorer = ScriptedScorer(rule=lambda px: 73.25)
-    w.model_info = {"name": "scripted", "version": "test", "device": "cpu", "path": ""}
-    w._update_model_state()
-    assert open_and_wait(qtbot, w, SOURCE) == "shown"
-    assert wait_for(lambda: w.panes.result is not None)
-    return w
+    return analysed_window(qtbot, tmp_path, SOURCE)
 
 
 def _worker_export(kind: str) -> Callable:
@@ -152,9 +153,7 @@ def test_viewer_export_on_a_full_disk(qtbot, window, tiny_filesystem, fill_files
     target = _earlier(tiny_filesystem, NAMES[kind])
     fill_filesystem(tiny_filesystem)
     shown = _failed_export(qtbot, window, kind, target)
-    _assert_clear(shown, target, NO_SPACE)
-    assert target.read_bytes() == EARLIER
-    assert _leftovers(tiny_filesystem) == []
+    _assert_refused(shown, target, NO_SPACE, tiny_filesystem)
 
 
 def test_viewer_csv_on_a_full_disk(window, tiny_filesystem, fill_filesystem) -> None:
@@ -162,9 +161,7 @@ def test_viewer_csv_on_a_full_disk(window, tiny_filesystem, fill_filesystem) -> 
     fill_filesystem(tiny_filesystem)
     assert window.export_csv(str(target), anonymise=False) is None
     shown = window.statusBar().currentMessage()
-    _assert_clear(shown, target, NO_SPACE)
-    assert target.read_bytes() == EARLIER
-    assert _leftovers(tiny_filesystem) == []
+    _assert_refused(shown, target, NO_SPACE, tiny_filesystem)
 
 
 @pytest.mark.parametrize("kind", ["png", "sc"])
@@ -173,9 +170,7 @@ def test_viewer_export_into_a_read_only_folder(qtbot, window, tiny_filesystem,
     target = _earlier(tiny_filesystem, NAMES[kind])
     remount_read_only(tiny_filesystem)
     shown = _failed_export(qtbot, window, kind, target)
-    _assert_clear(shown, target, READ_ONLY)
-    assert target.read_bytes() == EARLIER
-    assert _leftovers(tiny_filesystem) == []
+    _assert_refused(shown, target, READ_ONLY, tiny_filesystem)
 
 
 def test_user_exports_to_a_full_disk_sees_why_and_can_export_elsewhere(

@@ -10,20 +10,14 @@ import pytest
 from PIL import Image
 
 from squid_core.exports import IDENTIFYING_KEYWORDS
-from viewer._testsupport import DATA, ScriptedScorer, make_window, open_and_wait, wait_for
+from viewer._testsupport import DATA, analysed_window, open_and_wait, wait_for
 
 SOURCE = DATA / "dicom" / "SIIM_CR_chest.dcm"
 
 
 @pytest.fixture
 def window(qtbot, tmp_path):
-    w = make_window(qtbot, tmp_path)
-    w.scorer = ScriptedScorer(rule=lambda px: 73.25)
-    w.model_info = {"name": "scripted", "version": "test", "device": "cpu", "path": ""}
-    w._update_model_state()
-    assert open_and_wait(qtbot, w, SOURCE) == "shown"
-    assert wait_for(lambda: w.panes.result is not None)
-    return w
+    return analysed_window(qtbot, tmp_path, SOURCE)
 
 
 def test_report_png_has_both_images_and_is_white_paper(qtbot, window, tmp_path) -> None:

@@ -147,3 +147,15 @@ def open_and_wait(qtbot: Any, window: Any, path: str | Path, timeout: float = 30
     window.open_paths([path])
     assert wait_for(settled, timeout), f"{path} neither shown nor rejected in {timeout} s"
     return state.get("r", "rejected")
+
+
+def analysed_window(qtbot: Any, tmp_path: Path, source: str | Path, score: float = 73.25) -> Any:
+    """A shown MainWindow with a ScriptedScorer (constant ``score``) and ``source`` open
+    and analysed: the starting point of the export tests."""
+    window = make_window(qtbot, tmp_path)
+    window.scorer = ScriptedScorer(rule=lambda _px: score)
+    window.model_info = {"name": "scripted", "version": "test", "device": "cpu", "path": ""}
+    window._update_model_state()
+    assert open_and_wait(qtbot, window, source) == "shown"
+    assert wait_for(lambda: window.panes.result is not None)
+    return window

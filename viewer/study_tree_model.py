@@ -198,11 +198,8 @@ class StudyTreeModel(QAbstractItemModel):
             if group.key is not None:
                 continue
             self._refresh_groups(group.children)
-            scores = [c.score for c in group.children if c.score is not None]
-            flags = [c.flagged for c in group.children if c.flagged is not None]
             group.count = sum(c.count for c in group.children)
-            group.score = max(scores) if scores else None
-            group.flagged = any(flags) if flags else None
+            _summarise(group)
 
     # -- updates -----------------------------------------------------------------------
 
@@ -224,10 +221,7 @@ class StudyTreeModel(QAbstractItemModel):
         # Groups deepest first, so each sees its children's new values.
         groups = sorted((n for n in touched.values() if n.key is None), key=_depth, reverse=True)
         for group in groups:
-            scores = [c.score for c in group.children if c.score is not None]
-            flags = [c.flagged for c in group.children if c.flagged is not None]
-            group.score = max(scores) if scores else None
-            group.flagged = any(flags) if flags else None
+            _summarise(group)
         for node in touched.values():
             self.dataChanged.emit(self._index(node, COL_SCORE), self._index(node, COL_FLAG))
         if self.sort_column in (COL_SCORE, COL_FLAG):
@@ -386,6 +380,14 @@ class StudyTreeModel(QAbstractItemModel):
         if role == KEY_ROLE:
             return node.key
         return None
+
+
+def _summarise(group: Node) -> None:
+    """A group's score is its worst image's; it is flagged if any image is."""
+    scores = [c.score for c in group.children if c.score is not None]
+    flags = [c.flagged for c in group.children if c.flagged is not None]
+    group.score = max(scores) if scores else None
+    group.flagged = any(flags) if flags else None
 
 
 def _depth(node: Node) -> int:

@@ -65,6 +65,17 @@ def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.clip(cv2.resize(a, (size, size), interpolation=interp), 0.0, 1.0)
 
 
+def _model_input(batch: np.ndarray, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """(B, S, S) float32 images -> the networks' (B, 1, S, S) input on ``device``."""
+    x = torch.from_numpy(batch).to(device)[:, None]
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _to_numpy(recon: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(reconstructions (B, S, S), logits (B,)) as float32 arrays on the CPU."""
+    return recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy()
+
+
 def prepare_inference(
     model: Any, device: torch.device, *, bf16: bool = False, channels_last: bool | None = None
 ) -> tuple[nn.Module, nn.Module]:
@@ -168,23 +179,18 @@ class Scorer:
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if len(batch) == 1 and self._compiled is not None and self._compiled.compile():
-            x = torch.from_numpy(batch).to(self.device)[:, None]
-            if self._channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            recon, logits = self._compiled(x)
-            return (recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy())
+            recon, logits = self._compiled(_model_input(batch, self.device, self._channels_last))
+            return _to_numpy(recon, logits)
         return self._forward(batch, self._gen, self._disc, self.device, self._channels_last)
 
     @torch.inference_mode()
     def _forward(self, batch: np.ndarray, gen: nn.Module, disc: nn.Module,
                  device: torch.device, channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
-        x = torch.from_numpy(batch).to(device)[:, None]
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = _model_input(batch, device, channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
             recon = gen(x, teacher=False)["recon"]
             logits = disc(recon)
-        return (recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy())
+        return _to_numpy(recon, logits)
 
     def _run_with_fallback(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
         """``_run``; when a GPU runs out of memory, free its cache and retry once on the
