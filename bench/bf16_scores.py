@@ -1,10 +1,15 @@
-"""How far bf16 autocast moves scores from fp32, on real images, for a model file.
+"""How far a reduced precision moves scores from fp32, on real images, for a model file.
 
-    python bench/bf16_scores.py resources/models/default.safetensors runs/zhanglab_split/val_normal runs/zhanglab_split/val_abnormal
+    python bench/bf16_scores.py [--precision bf16|mixed] MODEL FOLDER...
+
+e.g. ``python bench/bf16_scores.py --precision mixed runs/paper/model.safetensors
+runs/zhanglab_split/val_normal runs/zhanglab_split/val_abnormal``. Prints the mean and
+largest |score difference| in points and the eager time per image of each.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -18,11 +23,12 @@ from squid_core.io import read_image  # noqa: E402
 from squid_core.scoring import Scorer  # noqa: E402
 
 
-def main(model_path: str, folders: list[str]) -> None:
+def main(model_path: str, folders: list[str], precision: str) -> None:
     model = squid_core.load_model(model_path)
-    fp32, bf16 = Scorer(model, device="cpu"), Scorer(model, device="cpu", bf16=True)
+    fp32 = Scorer(model, device="cpu", precision="fp32")
+    bf16 = Scorer(model, device="cpu", precision=precision)
     paths = sorted(p for folder in folders for p in Path(folder).iterdir() if p.is_file())
-    diffs, times = [], {"fp32": 0.0, "bf16": 0.0}
+    diffs, times = [], {"fp32": 0.0, precision: 0.0}
     for path in paths:
         pixels = read_image(path).pixels
         t0 = time.perf_counter()
@@ -31,12 +37,18 @@ def main(model_path: str, folders: list[str]) -> None:
         b = bf16.score(pixels).score
         t2 = time.perf_counter()
         times["fp32"] += t1 - t0
-        times["bf16"] += t2 - t1
+        times[precision] += t2 - t1
         diffs.append(abs(a - b))
     d = np.asarray(diffs)
-    print(f"{len(paths)} images: |score fp32 - bf16| mean {d.mean():.3f}, max {d.max():.3f} points; "
-          f"ms/image fp32 {1000 * times['fp32'] / len(paths):.1f}, bf16 {1000 * times['bf16'] / len(paths):.1f}")
+    print(f"{len(paths)} images: |score fp32 - {precision}| mean {d.mean():.4f}, "
+          f"max {d.max():.4f} points; ms/image fp32 {1000 * times['fp32'] / len(paths):.1f}, "
+          f"{precision} {1000 * times[precision] / len(paths):.1f}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--precision", default="bf16", choices=["bf16", "mixed"])
+    ap.add_argument("model")
+    ap.add_argument("folders", nargs="+")
+    args = ap.parse_args()
+    main(args.model, args.folders, args.precision)

@@ -5,15 +5,18 @@ Usage::
     python bench/inference.py [--preset paper] [--repeats 10] [--threads N] [--device cpu]
 
 Prints parameter counts and GFLOPs per image (torch.utils.flop_counter; one
-multiply-add = 2 FLOPs), then the time per image at batch 1 and 16, in float32
-and bfloat16, for:
+multiply-add = 2 FLOPs), then the time per image at batch 1 and 16, in each
+precision of `squid_core.scoring.scorer.prepare_inference` (fp32; mixed = fp32 with
+bfloat16 weights in the in-painting block's linear layers, the CPU default; bf16 =
+bfloat16 convolutions too), for:
 
 * ``scorer``: the networks as `squid_core.scoring.Scorer` runs them (BatchNorm
-  folded, no teacher decoder, channels-last on CPU; bf16 = bfloat16 convolutions
-  with float32 memories, attention and logit);
+  folded, no teacher decoder, channels-last on CPU);
 * ``compiled`` (with ``--compile``): the scorer's networks through
   ``squid_core.scoring.compiled.CompiledPipeline`` (torch.compile, inductor with
-  freezing), batch 1 only; the one-off compilation time is printed too;
+  freezing), batch 1 only; all precisions are compiled first and then timed in
+  turn, run by run, so that a busy neighbour on a shared machine slows them alike;
+  the one-off compilation time is printed too;
 * ``plain``: the model as built (eval mode, teacher decoder included), i.e. the
   work the reference code does at evaluation.
 
@@ -66,28 +69,35 @@ def time_per_image(gen, disc, x, *, bf16: bool, teacher: bool,
     return statistics.median(times) * 1000 / n, min(times) * 1000 / n, min(cpu) * 1000 / n
 
 
-def time_compiled(model, device, x, bf16: bool, repeats: int) -> None:
-    """Compile the batch-1 scoring pipeline, then time it like the others."""
+def time_compiled(model, device, x, precisions: list[str], repeats: int) -> None:
+    """Compile the batch-1 scoring pipeline in each precision, then time them in turn."""
     from squid_core.scoring.compiled import CompiledPipeline
 
-    gen, disc = prepare_inference(model, device, bf16=bf16)
     channels_last = device.type == "cpu"
-    pipe = CompiledPipeline(gen, disc, x.shape[-1], device, channels_last, bf16)
-    kind = "bf16" if bf16 else "fp32"
-    if not pipe.compile():
-        print(f"compiled batch  1 {kind}: unavailable ({pipe.error})", flush=True)
-        return
+    pipes = {}
+    for precision in precisions:
+        gen, disc = prepare_inference(model, device, precision=precision)
+        pipe = CompiledPipeline(gen, disc, x.shape[-1], device, channels_last,
+                                precision == "bf16")
+        if pipe.compile():
+            pipes[precision] = pipe
+        else:
+            print(f"compiled batch  1 {precision}: unavailable ({pipe.error})", flush=True)
     xs = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-    times, cpu = [], []
+    times: dict[str, list[float]] = {p: [] for p in pipes}
+    cpu: dict[str, list[float]] = {p: [] for p in pipes}
     for i in range(repeats + 2):
-        t, c = time.perf_counter(), time.process_time()
-        pipe(xs)
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-    print(f"compiled batch  1 {kind}: {statistics.median(times) * 1000:7.1f} ms/image "
-          f"(min {min(times) * 1000:.1f}; CPU time {min(cpu) * 1000:.1f}); compiled in "
-          f"{pipe.seconds:.0f} s", flush=True)
+        for precision, pipe in pipes.items():
+            t, c = time.perf_counter(), time.process_time()
+            pipe(xs)
+            if i >= 2:
+                times[precision].append(time.perf_counter() - t)
+                cpu[precision].append(time.process_time() - c)
+    for precision, pipe in pipes.items():
+        ts = times[precision]
+        print(f"compiled batch  1 {precision:5s}: {statistics.median(ts) * 1000:7.1f} ms/image "
+              f"(min {min(ts) * 1000:.1f}; CPU time {min(cpu[precision]) * 1000:.1f}); "
+              f"compiled in {pipe.seconds:.0f} s", flush=True)
 
 
 def main() -> None:
@@ -97,9 +107,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--precisions", default="fp32,mixed,bf16",
+                    help="comma-separated precisions to time (fp32, mixed, bf16)")
     ap.add_argument("--compile", action="store_true",
                     help="also time the torch.compile'd batch-1 pipeline (compiles first)")
     args = ap.parse_args()
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -119,17 +132,15 @@ def main() -> None:
     for batch in (int(b) for b in args.batches.split(",")):
         x = torch.rand(batch, 1, size, size, device=device)
         repeats = args.repeats if batch == 1 else max(2, args.repeats // 4)
-        for bf16 in (False, True):
-            gen, disc = prepare_inference(model, device, bf16=bf16)
+        for precision in precisions:
+            gen, disc = prepare_inference(model, device, precision=precision)
             xs = x.contiguous(memory_format=torch.channels_last) if device.type == "cpu" else x
-            med, low, cpu = time_per_image(gen, disc, xs, bf16=bf16, teacher=False,
-                                           repeats=repeats)
-            kind = "bf16" if bf16 else "fp32"
-            print(f"scorer  batch {batch:2d} {kind}: {med:7.1f} ms/image (min {low:.1f}; "
-                  f"CPU time {cpu:.1f})", flush=True)
+            med, low, cpu = time_per_image(gen, disc, xs, bf16=precision == "bf16",
+                                           teacher=False, repeats=repeats)
+            print(f"scorer  batch {batch:2d} {precision:5s}: {med:7.1f} ms/image "
+                  f"(min {low:.1f}; CPU time {cpu:.1f})", flush=True)
         if args.compile and batch == 1:
-            for bf16 in (False, True):
-                time_compiled(model, device, x, bf16, repeats)
+            time_compiled(model, device, x, precisions, repeats)
         med, low, cpu = time_per_image(plain_gen, plain_disc, x, bf16=False, teacher=True,
                                        repeats=repeats)
         print(f"plain   batch {batch:2d} fp32: {med:7.1f} ms/image (min {low:.1f}; "

@@ -85,6 +85,25 @@ def test_bf16_scores_within_half_a_point(fixture_model: SquidModel) -> None:
         assert np.abs(a.reconstruction - b.reconstruction).max() < 0.02
 
 
+def test_mixed_precision_is_the_cpu_default_and_keeps_scores(fixture_model: SquidModel) -> None:
+    x = load_file(str(FIXTURE / "expected_eval_outputs.safetensors"))["input"]
+    images = [x[i, 0].numpy() for i in range(4)]
+    mixed = Scorer(fixture_model, "cpu")
+    assert mixed.precision == "mixed" and not mixed.bf16
+    # Only the in-painting block's linear layers are bfloat16; convolutions stay float32.
+    dtypes = {type(m).__name__: m.weight.dtype for m in mixed._gen.modules()
+              if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))}
+    assert dtypes == {"Linear": torch.bfloat16, "Conv2d": torch.float32}
+    fp32 = Scorer(fixture_model, "cpu", precision="fp32")
+    assert all(m.weight.dtype == torch.float32 for m in fp32._gen.modules()
+               if isinstance(m, torch.nn.Linear))
+    for a, b in zip(fp32.score_batch(images), mixed.score_batch(images), strict=True):
+        assert abs(a.score - b.score) < 0.01
+        assert np.abs(a.reconstruction - b.reconstruction).max() < 1e-3
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Scorer(fixture_model, "cpu", precision="fp16")
+
+
 def test_scorer_rejects_bad_images(fixture_model: SquidModel) -> None:
     scorer = Scorer(fixture_model, "cpu")
     with pytest.raises(ValueError, match="2-D"):

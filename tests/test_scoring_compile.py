@@ -45,6 +45,20 @@ def test_compiled_scores_equal_eager_scores(model) -> None:
     assert batch[0].raw_logit == pytest.approx(eager.score(_image(0)).raw_logit, abs=1e-4)
 
 
+def test_scoring_pipeline_traces_as_one_graph(model) -> None:
+    """A graph break (e.g. boolean-mask indexing, whose shape depends on the data) splits
+    the compiled pipeline into pieces with Python in between: measurably slower."""
+    from squid_core.scoring.compiled import _Pipeline
+    from squid_core.scoring.scorer import prepare_inference
+
+    gen, disc = prepare_inference(model, torch.device("cpu"), precision="mixed")
+    x = torch.rand(1, 1, model.config.image_size, model.config.image_size)
+    with torch.no_grad():
+        explained = torch._dynamo.explain(_Pipeline(gen, disc).eval())(x)
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]
+    assert explained.graph_count == 1
+
+
 def test_compile_failure_falls_back_to_eager_with_a_note(model, monkeypatch) -> None:
     def no_compiler(*_args, **_kwargs):
         raise RuntimeError("no C++ compiler found\ndetails")

@@ -66,9 +66,11 @@ class NeighbourAttention(nn.Module):
         self.query = nn.Linear(dim, dim)
         self.key_value = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
-        centre = torch.ones(9, dtype=torch.bool)
-        centre[4] = False
-        self.register_buffer("neighbours", centre, persistent=False)
+        # Window positions 0..8 without the centre (4), as indices rather than a boolean
+        # mask: indexing with a mask has a data-dependent shape, which splits a
+        # torch.compile graph at every call.
+        self.register_buffer("neighbours", torch.tensor([0, 1, 2, 3, 5, 6, 7, 8]),
+                             persistent=False)
 
     def forward(self, queries: torch.Tensor, readouts: torch.Tensor) -> torch.Tensor:
         """queries, readouts (B, P, D) -> (B, P, D)."""

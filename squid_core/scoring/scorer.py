@@ -11,14 +11,16 @@ reconstruction and the residual heatmap back to the input's size.
 Speed: the Scorer keeps its own inference copy of the networks with every BatchNorm
 folded into its convolution, the teacher dropped and, on CPU, channels-last memory
 layout; the model object itself is left untouched (it can still be saved or
-trained). With ``bf16=True`` the convolutions and the discriminator's conv stack run
-in bfloat16 (weights converted once, autocast for activations) while the memory
-reads, the attention, LayerNorms and the final logit stay in float32; it is about
-twice as fast but not the default, because the discrete top-k memory reads amplify
-bfloat16 rounding: on the bundled model scores moved by 1.9 points on average and up
-to 13.6 (``bench/bf16_scores.py``). With ``compile=True`` batch-1 scoring runs a
-``torch.compile``d float32 pipeline (``compiled.py``), compiled on first use or by
-``compile()``.
+trained). On a CPU the default precision is ``mixed``: float32 everywhere but the
+in-painting block's memory-bound linear layers, whose weights are bfloat16 (scores
+within 0.0002 points of float32, see `prepare_inference`). With ``bf16=True`` the
+convolutions and the discriminator's conv stack run in bfloat16 too (weights
+converted once, autocast for activations) while the memory reads, LayerNorms and the
+final logit stay in float32; it is about twice as fast but not the default, because
+the discrete top-k memory reads amplify bfloat16 rounding: scores move by several
+points on some images (``bench/bf16_scores.py``). With ``compile=True`` batch-1
+scoring runs a ``torch.compile``d pipeline (``compiled.py``), compiled on first use
+or by ``compile()``.
 """
 
 from __future__ import annotations
@@ -76,16 +78,38 @@ def _to_numpy(recon: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np
     return recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy()
 
 
+#: Numeric precisions of the inference copy, see `prepare_inference`.
+PRECISIONS = ("fp32", "mixed", "bf16")
+
+
+def default_precision(device: torch.device) -> str:
+    """``mixed`` on a CPU (same scores, faster at batch 1), ``fp32`` elsewhere."""
+    return "mixed" if device.type == "cpu" else "fp32"
+
+
 def prepare_inference(
-    model: Any, device: torch.device, *, bf16: bool = False, channels_last: bool | None = None
+    model: Any, device: torch.device, *, precision: str = "fp32",
+    channels_last: bool | None = None,
 ) -> tuple[nn.Module, nn.Module]:
     """Inference copies of (generator, discriminator): BN folded, teacher dropped, eval mode.
 
-    With ``bf16`` every convolution's weights and the in-painting block's linear
-    layers become bfloat16; the memories, the in-painting block's 1x1 convolutions,
-    LayerNorms and softmaxes, the reconstruction head and the logit stay float32.
+    ``precision``:
+
+    * ``fp32``: everything float32 (the reference's arithmetic, parity-tested).
+    * ``mixed``: float32 except the in-painting block's linear layers (attention and
+      feed-forward, 19 M weights = 76 MB read per image at batch 1, where memory
+      bandwidth, not arithmetic, sets the time), whose weights are bfloat16. Their
+      outputs feed LayerNorms and a residual sum dominated by the float32 memory
+      readouts, so scores move by at most 0.0002 points on real radiographs
+      (``bench/bf16_scores.py --precision mixed``), while the top-k memory reads, the
+      convolutions and the discriminator stay float32.
+    * ``bf16``: additionally every convolution's weights become bfloat16 (run under
+      autocast). About twice as fast, but scores move by up to several points.
+
     ``channels_last`` defaults to True on CPU, where oneDNN convolutions prefer it.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     gen = copy.deepcopy(model.generator).eval()
     gen.teacher = None
     # As the model file says: per-image BatchNorm statistics (not folded, since they
@@ -93,12 +117,13 @@ def prepare_inference(
     disc = model.scoring_discriminator()
     fuse_batchnorm(gen)
     fuse_batchnorm(disc)
-    if bf16:
+    if precision == "bf16":
         keep_fp32 = {id(m) for m in gen.inpaint.modules()} | {id(gen.decoder.head)}
         for net in (gen, disc):
             for module in net.modules():
                 if isinstance(module, nn.Conv2d) and id(module) not in keep_fp32:
                     module.to(torch.bfloat16)
+    if precision in ("mixed", "bf16"):
         for module in gen.inpaint.modules():  # attention / feed-forward weights
             if isinstance(module, nn.Linear):
                 module.to(torch.bfloat16)
@@ -116,12 +141,15 @@ class Scorer:
     """Scores display-space images with one SquidModel on one device."""
 
     def __init__(self, model: Any, device: str | torch.device = "auto", bf16: bool = False,
-                 compile: bool = False) -> None:
+                 compile: bool = False, precision: str | None = None) -> None:
         self.model = model
         self.device = resolve_device(device)
-        self.bf16 = bool(bf16)
+        #: ``fp32``, ``mixed`` or ``bf16`` (see `prepare_inference`); ``bf16=True`` is
+        #: short for ``precision="bf16"``; by default ``mixed`` on a CPU, else ``fp32``.
+        self.precision = "bf16" if bf16 else (precision or default_precision(self.device))
+        self.bf16 = self.precision == "bf16"
         self.size = int(model.config.image_size)
-        self._gen, self._disc = prepare_inference(model, self.device, bf16=self.bf16)
+        self._gen, self._disc = prepare_inference(model, self.device, precision=self.precision)
         self._channels_last = self.device.type == "cpu"
         self._cpu_nets: tuple[nn.Module, nn.Module] | None = None
         self._compiled: CompiledPipeline | None = None
@@ -208,7 +236,8 @@ class Scorer:
         log.warning("%s", message)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         if self._cpu_nets is None:
-            self._cpu_nets = prepare_inference(self.model, torch.device("cpu"), bf16=self.bf16)
+            self._cpu_nets = prepare_inference(self.model, torch.device("cpu"),
+                                               precision=self.precision)
         recons, logits = self._forward(batch, *self._cpu_nets, torch.device("cpu"), True)
         return recons, logits, "cpu"
 
