@@ -164,3 +164,23 @@ def test_calibrate_recomputes_calibration_and_operating_points(trained, tmp_path
     images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
     logits = run_model(model, [images.batch(list(range(len(images))))]).logits
     assert abs(float(logits.mean()) - cal["mu"]) < 1e-3
+
+
+@pytest.mark.parametrize("preset", ["paper", "compact", "digitanatomy"])
+def test_train_uses_the_references_recipe_for_each_preset(preset):
+    """zhang_best for the radiograph presets, digit_best for DigitAnatomy."""
+    from squid_core.cli import build_parser
+    from squid_core.cli.train import _train_config
+
+    args = build_parser().parse_args(["train", "--preset", preset, "--out", "m.safetensors",
+                                      "--epochs", "3"])
+    cfg = _train_config(args, None)
+    assert cfg.preset == preset and cfg.epochs == 3
+    digit = preset == "digitanatomy"
+    assert cfg.weights.student == (1.0 if digit else 10.0)
+    assert cfg.n_critic == (1 if digit else 2)
+    assert cfg.augment is not digit
+    assert cfg.lr_min_factor == (0.01 if digit else 0.1)
+    assert (cfg.weights.gen_adv, cfg.weights.disc, cfg.lr) == (0.005, 0.005, 1e-4)
+    with pytest.raises(TypeError, match="no setting"):
+        type(cfg).for_preset(preset, learning_rate=1.0)

@@ -96,7 +96,7 @@ def _fail(msg: str) -> int:
 def _train_config(args: argparse.Namespace, resumed: dict | None):
     from squid_core.training.config import TrainConfig
 
-    cfg = TrainConfig.from_dict(resumed) if resumed else TrainConfig(preset=args.preset)
+    cfg = TrainConfig.from_dict(resumed) if resumed else TrainConfig.for_preset(args.preset)
     if resumed is None:
         cfg.seed = args.seed
         cfg.bf16, cfg.channels_last = args.bf16, args.channels_last

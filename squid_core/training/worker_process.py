@@ -348,8 +348,8 @@ def _build_model(job: Job):
 def _train_config(job: Job, model: Any):
     from squid_core.training.config import TrainConfig
 
-    cfg = TrainConfig(preset=job.preset, epochs=max(1, job.epochs), seed=job.seed,
-                      max_steps=job.max_steps, samples_per_epoch=job.n_samples)
+    cfg = TrainConfig.for_preset(job.preset, epochs=max(1, job.epochs), seed=job.seed,
+                                 max_steps=job.max_steps, samples_per_epoch=job.n_samples)
     if job.batch_size:
         cfg.batch_size = int(job.batch_size)
     if job.init_model:
