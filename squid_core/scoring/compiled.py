@@ -3,9 +3,13 @@
 Why: at batch 1 on a CPU the eager networks spend their time in many small
 convolutions and in the copies between them. Inductor with *freezing* (weights treated
 as constants: BatchNorm already folded, convolution weights pre-packed for oneDNN,
-element-wise tails fused) computes the same function in float32 about 15-20 % faster
-(``python bench/inference.py --compile``). The price is a one-off compilation: about a
-minute on a 2-core CPU the first time, less when inductor's on-disk cache is warm.
+element-wise tails fused) computes the same function about 20 % faster: paper preset,
+2 threads, 57 -> 44 ms per image in fp32, 55 -> 42.5 ms in the default ``mixed``
+precision (``python bench/inference.py --compile``). It must stay one graph: a
+data-dependent shape anywhere (e.g. indexing with a boolean mask) splits it, with
+Python between the pieces (``tests/test_scoring_compile.py`` checks). The price is a
+one-off compilation: 15-30 s on a 2-core CPU, less when inductor's on-disk cache is
+warm.
 
 Only batch size 1 is compiled (``dynamic=False``), the case of a radiologist opening
 one study; other batch sizes use the eager networks, so no recompilation happens
