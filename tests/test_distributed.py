@@ -233,3 +233,41 @@ def test_torchrun_cli_trains_with_two_processes(tmp_path):
     training = model.metadata["training"]
     assert training["world_size"] == 2 and training["sync_bn"] and training["global_step"] == 2
     assert (tmp_path / "m.ckpt" / CHECKPOINT_NAME).is_file()
+
+
+def test_torchrun_stops_promptly_when_rank_zero_cannot_write_its_checkpoint(tmp_path,
+                                                                            tiny_filesystem):
+    """Rank 0 meets a full disk while the other rank waits at the checkpoint barrier: the
+    run must end at once with rank 0's one-line message (torchrun stops the waiting rank),
+    not hang until the collective timeout, and leave no partial checkpoint behind."""
+    import subprocess
+    import sys
+    import time
+
+    from test_training_helpers import write_pngs
+
+    normal = write_pngs(tmp_path / "normal", 12, seed=0)
+    abnormal = write_pngs(tmp_path / "abnormal", 4, seed=1, abnormal=True)
+    out = tmp_path / "m.safetensors"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+           "-m", "squid_core", "train", "--preset", "compact", "--normal", str(normal),
+           "--val-count", "4", "--val-abnormal", str(abnormal), "--epochs", "2",
+           "--batch-size", "4", "--device", "cpu", "--quiet", "--dist-timeout", "10",
+           "--checkpoint-dir", str(tiny_filesystem / "ckpt"), "--out", str(out)]
+    root = Path(__file__).resolve().parents[1]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - t0
+    assert proc.returncode != 0
+    assert seconds < 240, f"took {seconds:.0f} s: the waiting rank was not stopped"
+    message = proc.stdout + proc.stderr
+    assert "checkpoint" in message.lower() and "No space left on device" in message
+    # The other rank says in one line why it stopped, without a traceback of its own.
+    assert "(rank 1): stopped: another process of this run failed" in message
+    assert "[rank1]: Traceback" not in message
+    assert not out.exists()
+    assert [p.name for p in (tiny_filesystem / "ckpt").iterdir()] == []  # nothing half-written

@@ -137,6 +137,14 @@ def run(args: argparse.Namespace) -> int:
                                     timeout_minutes=args.dist_timeout)
     try:
         return _run(args, ctx.device, ctx)
+    except RuntimeError as exc:
+        if ctx.is_main or not distributed.is_peer_failure(exc):
+            raise
+        # Another process (rank 0 after a full disk, say) has failed and said why; this
+        # rank's broken collective adds nothing but a long traceback.
+        print(f"squid train (rank {ctx.rank}): stopped: another process of this run "
+              "failed (its message is above)", file=sys.stderr)
+        return 1
     finally:
         distributed.shutdown()
 

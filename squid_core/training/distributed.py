@@ -148,6 +148,18 @@ class DistributedNets:
 
 
 # ------------------------------------------------------------------- environment
+_PEER_GONE = ("connection closed by peer", "connection reset by peer", "broken pipe")
+
+
+def is_peer_failure(exc: BaseException) -> bool:
+    """True for the error a collective raises because another process of the run died
+    (e.g. rank 0 after a full disk): gloo reports a closed connection, NCCL and the
+    rendezvous store raise ``torch.distributed.DistError``."""
+    if isinstance(exc, dist.DistError):
+        return True
+    return isinstance(exc, RuntimeError) and any(p in str(exc).lower() for p in _PEER_GONE)
+
+
 def distributed_env() -> dict[str, int] | None:
     """``rank``, ``world_size`` and ``local_rank`` when launched by torchrun, else None."""
     if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
