@@ -45,6 +45,28 @@ def test_compiled_scores_equal_eager_scores(model) -> None:
     assert batch[0].raw_logit == pytest.approx(eager.score(_image(0)).raw_logit, abs=1e-4)
 
 
+@pytest.mark.skipif(not HAS_COMPILER, reason="torch.compile on the CPU needs a C++ compiler")
+def test_scores_while_another_thread_compiles(model) -> None:
+    """The viewer compiles in the background and scores meanwhile: eager until the
+    compiled pipeline is ready, then compiled, the same numbers throughout."""
+    import threading
+
+    scorer = Scorer(model, device="cpu")
+    expected = Scorer(model, device="cpu").score(_image(0)).raw_logit
+    outcome: list[bool] = []
+    thread = threading.Thread(target=lambda: outcome.append(scorer.compile()))
+    thread.start()
+    during = []
+    while thread.is_alive():
+        during.append(scorer.score(_image(0)).raw_logit)
+    thread.join()
+    assert outcome == [True], scorer.compile_error
+    assert during and all(v == pytest.approx(expected, abs=1e-4) for v in during)
+    assert scorer.compiled
+    after = scorer.score(_image(0))
+    assert after.raw_logit == pytest.approx(expected, abs=1e-4) and after.notes == []
+
+
 def test_scoring_pipeline_traces_as_one_graph(model) -> None:
     """A graph break (e.g. boolean-mask indexing, whose shape depends on the data) splits
     the compiled pipeline into pieces with Python in between: measurably slower."""

@@ -190,31 +190,48 @@ def test_a_long_worklist_resorts_in_batches_and_ends_sorted(qtbot, window, monke
     assert keys == [e.key for e in window.catalog.worklist()]
 
 
-def test_compile_setting_compiles_or_says_why_not(qtbot, window, model_path, monkeypatch) -> None:
+def test_compile_setting_compiles_in_the_background_or_says_why_not(qtbot, window, model_path,
+                                                                     monkeypatch) -> None:
+    import threading
+
     import torch
 
     from squid_core.scoring.scorer import COMPILE_FAILED_NOTE
 
-    def no_compiler(*_args, **_kwargs):
+    # A compiler that takes its time and then fails: the model must load and score
+    # meanwhile, uncompiled, and the status must say why it stays uncompiled.
+    release = threading.Event()
+
+    def slow_no_compiler(*_args, **_kwargs):
+        release.wait(30)
         raise RuntimeError("no C++ compiler found")
 
-    monkeypatch.setattr(torch, "compile", no_compiler)
+    monkeypatch.setattr(torch, "compile", slow_no_compiler)
     window.settings.compile_model = True
     messages: list[str] = []
     window.statusBar().messageChanged.connect(messages.append)
     with qtbot.waitSignal(window.modelLoaded, timeout=60000):
         window.load_model(model_path, "cpu")
-    assert any("compiling it for this computer" in m for m in messages)
-    assert "not compiled: RuntimeError: no C++ compiler found" in window.statusBar().currentMessage()
+    assert "compiling it for this computer in the background" in messages[-1]
     with qtbot.waitSignal(window.resultShown, timeout=60000):
         assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
+    assert window.panes.result.notes == []  # scored while the compilation runs
+    assert not window.scorer.compiled
+    with qtbot.waitSignal(window.modelCompiled, timeout=60000) as compiled:
+        release.set()
+    assert compiled.args == [False]
+    assert window.statusBar().currentMessage().endswith(
+        "not compiled: RuntimeError: no C++ compiler found")
+    window.analyse_current()
+    qtbot.waitUntil(lambda: bool(window.panes.result and window.panes.result.notes), timeout=60000)
     assert window.panes.result.notes[0].startswith(COMPILE_FAILED_NOTE)  # still scored
     # Where compilation works the status says so (the compiled path itself is tested in
     # tests/test_scoring_compile.py; here only the wiring, to keep the suite short).
     monkeypatch.setattr("squid_core.scoring.scorer.Scorer.compile", lambda self: True)
-    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+    with qtbot.waitSignal(window.modelCompiled, timeout=60000) as compiled:
         window.load_model(model_path, "cpu")
-    assert window.statusBar().currentMessage().endswith(", compiled")
+    assert compiled.args == [True] and window.model_info["compiled"]
+    assert window.statusBar().currentMessage().endswith(" compiled")
 
 
 def test_choosing_another_operating_point_reflags_without_reanalysing(qtbot, window,

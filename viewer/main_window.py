@@ -42,7 +42,7 @@ from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
 from viewer.display import PreparedFrame
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
-from viewer.model_loader import default_model_path, load_scorer
+from viewer.model_loader import compile_scorer, default_model_path, load_scorer
 from viewer.overlay_controls import OverlayControls
 from viewer.reader_process import BATCH_READER, READER
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
@@ -101,6 +101,7 @@ class MainWindow(QMainWindow):
     resultShown = Signal(str)
     analysisFinished = Signal(bool)
     modelLoaded = Signal(str)
+    modelCompiled = Signal(bool)  # after a background compilation: compiled or not
     modelFailed = Signal(str)
     exportFinished = Signal(str)
     exportFailed = Signal(str)
@@ -455,11 +456,8 @@ class MainWindow(QMainWindow):
     def load_model(self, path: str | os.PathLike[str], device: str | None = None) -> None:
         """Load a model file and its scorer in a worker; scores so far are cleared."""
         device = device or self.settings.device
-        compile_model = self.settings.compile_model
-        extra = " and compiling it for this computer (a minute or two the first time)" \
-            if compile_model else ""
-        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}{extra}…")
-        self.tasks.run(load_scorer, str(path), device, compile_model,
+        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}…")
+        self.tasks.run(load_scorer, str(path), device,
                        on_result=self._on_model_loaded,
                        on_error=lambda e, p=str(path): self._on_model_failed(p, e))
 
@@ -476,16 +474,27 @@ class MainWindow(QMainWindow):
         self.overlay.set_scale(self.model_info.get("heatmap_scale_max"),
                                self.model_info.get("heatmap_units"))
         note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
-        if self.model_info.get("compiled"):
-            note += ", compiled"
-        elif self.model_info.get("compile_error"):
-            note += f"; not compiled: {self.model_info['compile_error']}"
+        if self.settings.compile_model:
+            # Scores come at once from the uncompiled networks; the compiled ones take
+            # over when ready.
+            note += "; compiling it for this computer in the background"
+            self.tasks.run(compile_scorer, self.scorer, on_result=self._on_model_compiled)
         self.statusBar().showMessage(
             f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
             f"{self.model_info['device']}{note}", 8000)
         self.modelLoaded.emit(self.model_info["name"])
         if self._current_key and self.settings.auto_analyse:
             self.analyse_current()
+
+    def _on_model_compiled(self, outcome: tuple[Any, bool, str | None]) -> None:
+        scorer, compiled, error = outcome
+        if self._closing or scorer is not self.scorer:  # another model since
+            return
+        self.model_info["compiled"], self.model_info["compile_error"] = compiled, error
+        name = f"Model {self.model_info['name']} {self.model_info['version']}"
+        self.statusBar().showMessage(
+            f"{name} compiled" if compiled else f"{name} not compiled: {error}", 8000)
+        self.modelCompiled.emit(compiled)
 
     def _on_model_failed(self, path: str, exc: BaseException) -> None:
         message = str(exc) or type(exc).__name__

@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 
-def load_scorer(path: str, device: str, compile: bool = False) -> tuple[Any, dict[str, Any]]:
+def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
     """Load a model file and build its scorer; returns (scorer, description dict).
 
-    Slow (reads weights, prepares the inference copy; with ``compile`` also compiles the
-    batch-1 pipeline, a minute or two): call it from a worker thread. A compilation that
-    is impossible here is reported in ``info["compile_error"]``, never raised.
+    Slow (reads weights, prepares the inference copy): call it from a worker thread.
     Raises ``squid_core.model_file.ModelFileError`` for bad files and
-    ``DeviceUnavailableError`` for a forced device this machine lacks.
+    ``DeviceUnavailableError`` for a forced device this machine lacks. Compiling is a
+    separate step (:func:`compile_scorer`), so the model scores while it compiles.
     """
     import torch
 
@@ -32,7 +31,6 @@ def load_scorer(path: str, device: str, compile: bool = False) -> tuple[Any, dic
 
     model = squid_core.load_model(path, device="cpu")
     scorer = Scorer(model, device=device)
-    compiled = bool(compile) and scorer.compile()
     meta = dict(getattr(model, "metadata", {}) or {})
     heatmap = meta.get("heatmap") or {}
     info = {
@@ -45,10 +43,22 @@ def load_scorer(path: str, device: str, compile: bool = False) -> tuple[Any, dic
         "heatmap_scale_max": heatmap.get("scale_max"),
         "path": str(path),
         "device": str(getattr(scorer, "device", device)),
-        "compiled": compiled,
-        "compile_error": scorer.compile_error if compile else None,
+        "precision": str(getattr(scorer, "precision", "")),
+        "compiled": False,
+        "compile_error": None,
     }
     return scorer, info
+
+
+def compile_scorer(scorer: Any) -> tuple[Any, bool, str | None]:
+    """Compile ``scorer``'s batch-1 pipeline (15 s to a few minutes; a worker thread).
+
+    Returns (scorer, compiled, why not): an impossible compilation is reported, never
+    raised, and the scorer keeps scoring uncompiled. The scorer itself scores on in
+    other threads meanwhile and switches to the compiled pipeline once it is ready.
+    """
+    compiled = bool(scorer.compile())
+    return scorer, compiled, None if compiled else scorer.compile_error
 
 
 def default_model_path() -> Path:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -153,6 +154,10 @@ class Scorer:
         self._channels_last = self.device.type == "cpu"
         self._cpu_nets: tuple[nn.Module, nn.Module] | None = None
         self._compiled: CompiledPipeline | None = None
+        # compile=True: compile on the first batch-1 score. Otherwise compile() may run in
+        # another thread while this one scores: until it is done, scoring stays eager.
+        self._compile_lazily = bool(compile)
+        self._compile_lock = threading.Lock()
         if compile:
             self._compiled = CompiledPipeline(self._gen, self._disc, self.size, self.device,
                                               self._channels_last, self.bf16)
@@ -194,11 +199,20 @@ class Scorer:
 
     def compile(self) -> bool:
         """Compile the batch-1 pipeline now (slow, once; see ``compiled.py``). True when
-        compiled; False when compilation is impossible here (then scoring stays eager)."""
-        if self._compiled is None:
-            self._compiled = CompiledPipeline(self._gen, self._disc, self.size, self.device,
-                                              self._channels_last, self.bf16)
-        return self._compiled.compile()
+        compiled; False when compilation is impossible here (then scoring stays eager).
+
+        Safe to call from a background thread while another thread scores: the networks
+        are only read, and scores use the compiled pipeline once it is ready."""
+        with self._compile_lock:
+            if self._compiled is None:
+                self._compiled = CompiledPipeline(self._gen, self._disc, self.size,
+                                                  self.device, self._channels_last, self.bf16)
+            return self._compiled.compile()
+
+    @property
+    def compiled(self) -> bool:
+        """True once batch-1 scores run the compiled pipeline."""
+        return self._compiled is not None and self._compiled.ready
 
     @property
     def compile_error(self) -> str | None:
@@ -206,8 +220,10 @@ class Scorer:
         return None if self._compiled is None else self._compiled.error
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(batch) == 1 and self._compiled is not None and self._compiled.compile():
-            recon, logits = self._compiled(_model_input(batch, self.device, self._channels_last))
+        compiled = self._compiled
+        if len(batch) == 1 and compiled is not None and (
+                compiled.ready or (self._compile_lazily and self.compile())):
+            recon, logits = compiled(_model_input(batch, self.device, self._channels_last))
             return _to_numpy(recon, logits)
         return self._forward(batch, self._gen, self._disc, self.device, self._channels_last)
 
