@@ -85,10 +85,13 @@ def test_bf16_scores_within_half_a_point(fixture_model: SquidModel) -> None:
         assert np.abs(a.reconstruction - b.reconstruction).max() < 0.02
 
 
-def test_mixed_precision_is_the_cpu_default_and_keeps_scores(fixture_model: SquidModel) -> None:
+def test_mixed_precision_keeps_scores_and_is_the_default_where_bf16_is_native(
+        fixture_model: SquidModel) -> None:
     x = load_file(str(FIXTURE / "expected_eval_outputs.safetensors"))["input"]
     images = [x[i, 0].numpy() for i in range(4)]
-    mixed = Scorer(fixture_model, "cpu")
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()  # no emulated bf16 by default
+    assert Scorer(fixture_model, "cpu").precision == ("mixed" if native else "fp32")
+    mixed = Scorer(fixture_model, "cpu", precision="mixed")
     assert mixed.precision == "mixed" and not mixed.bf16
     # Only the in-painting block's linear layers are bfloat16; convolutions stay float32.
     dtypes = {type(m).__name__: m.weight.dtype for m in mixed._gen.modules()
