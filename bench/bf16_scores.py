@@ -26,7 +26,7 @@ from squid_core.scoring import Scorer  # noqa: E402
 def main(model_path: str, folders: list[str], precision: str) -> None:
     model = squid_core.load_model(model_path)
     fp32 = Scorer(model, device="cpu", precision="fp32")
-    bf16 = Scorer(model, device="cpu", precision=precision)
+    reduced = Scorer(model, device="cpu", precision=precision)
     paths = sorted(p for folder in folders for p in Path(folder).iterdir() if p.is_file())
     diffs, times = [], {"fp32": 0.0, precision: 0.0}
     for path in paths:
@@ -34,7 +34,7 @@ def main(model_path: str, folders: list[str], precision: str) -> None:
         t0 = time.perf_counter()
         a = fp32.score(pixels).score
         t1 = time.perf_counter()
-        b = bf16.score(pixels).score
+        b = reduced.score(pixels).score
         t2 = time.perf_counter()
         times["fp32"] += t1 - t0
         times[precision] += t2 - t1

@@ -7,8 +7,8 @@ Usage::
 Prints parameter counts and GFLOPs per image (torch.utils.flop_counter; one
 multiply-add = 2 FLOPs), then the time per image at batch 1 and 16, in each
 precision of `squid_core.scoring.scorer.prepare_inference` (fp32; mixed = fp32 with
-bfloat16 weights in the in-painting block's linear layers, the CPU default; bf16 =
-bfloat16 convolutions too), for:
+bfloat16 weights in the in-painting block's linear layers, the default on CPUs
+with native bfloat16; bf16 = bfloat16 convolutions too), for:
 
 * ``scorer``: the networks as `squid_core.scoring.Scorer` runs them (BatchNorm
   folded, no teacher decoder, channels-last on CPU);

@@ -207,8 +207,9 @@ def test_resumed_distributed_run_matches_uninterrupted(tmp_path):
                 assert torch.equal(v, resumed[rank][part][k]), f"rank {rank} {part}.{k}"
 
 
-def test_torchrun_cli_trains_with_two_processes(tmp_path):
-    """``torchrun --standalone --nproc_per_node=2 -m squid_core train`` on the CPU."""
+def _torchrun_train(tmp_path: Path, *extra: str, timeout: float):
+    """``torchrun --nproc_per_node=2 -m squid_core train`` (compact preset, 12 tiny PNGs,
+    batch 4, CPU) with ``extra`` arguments; returns (completed process, model path)."""
     import subprocess
     import sys
 
@@ -223,10 +224,17 @@ def test_torchrun_cli_trains_with_two_processes(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
            "-m", "squid_core", "train", "--preset", "compact", "--normal", str(normal),
-           "--val-count", "4", "--val-abnormal", str(abnormal), "--epochs", "1",
-           "--batch-size", "4", "--device", "cpu", "--sync-bn", "--quiet", "--out", str(out)]
+           "--val-count", "4", "--val-abnormal", str(abnormal), "--batch-size", "4",
+           "--device", "cpu", "--quiet", "--out", str(out), *extra]
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    return proc, out
+
+
+def test_torchrun_cli_trains_with_two_processes(tmp_path):
+    """``torchrun --standalone --nproc_per_node=2 -m squid_core train`` on the CPU."""
+    proc, out = _torchrun_train(tmp_path, "--epochs", "1", "--sync-bn", timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("wrote") == 1  # one summary line: rank 0's
     model = squid_core.load_model(out)
@@ -240,27 +248,11 @@ def test_torchrun_stops_promptly_when_rank_zero_cannot_write_its_checkpoint(tmp_
     """Rank 0 meets a full disk while the other rank waits at the checkpoint barrier: the
     run must end at once with rank 0's one-line message (torchrun stops the waiting rank),
     not hang until the collective timeout, and leave no partial checkpoint behind."""
-    import subprocess
-    import sys
     import time
 
-    from test_training_helpers import write_pngs
-
-    normal = write_pngs(tmp_path / "normal", 12, seed=0)
-    abnormal = write_pngs(tmp_path / "abnormal", 4, seed=1, abnormal=True)
-    out = tmp_path / "m.safetensors"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-           "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
-           "-m", "squid_core", "train", "--preset", "compact", "--normal", str(normal),
-           "--val-count", "4", "--val-abnormal", str(abnormal), "--epochs", "2",
-           "--batch-size", "4", "--device", "cpu", "--quiet", "--dist-timeout", "10",
-           "--checkpoint-dir", str(tiny_filesystem / "ckpt"), "--out", str(out)]
-    root = Path(__file__).resolve().parents[1]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    proc, out = _torchrun_train(tmp_path, "--epochs", "2", "--dist-timeout", "10",
+                                "--checkpoint-dir", str(tiny_filesystem / "ckpt"), timeout=300)
     seconds = time.monotonic() - t0
     assert proc.returncode != 0
     assert seconds < 240, f"took {seconds:.0f} s: the waiting rank was not stopped"

@@ -43,7 +43,6 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
         "heatmap_scale_max": heatmap.get("scale_max"),
         "path": str(path),
         "device": str(getattr(scorer, "device", device)),
-        "precision": str(getattr(scorer, "precision", "")),
         "compiled": False,
         "compile_error": None,
     }
