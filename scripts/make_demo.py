@@ -50,6 +50,11 @@ def wrap_as_secondary_capture(image_path: Path, out: Path, name: str, patient_id
         study_time="120000",
         patient_orientation=("L", "F"),
     )
+    # The pixels are an 8-bit image that is already display-ready: a full-range window
+    # (x / 255, exactly what reading the source JPEG gives) instead of the viewer's
+    # robust percentile window, which would stretch them and shift the model's score.
+    sc.WindowCenter = 128
+    sc.WindowWidth = 256
     sc.Modality = "CR"
     sc.BodyPartExamined = "CHEST"
     sc.ViewPosition = "PA"
