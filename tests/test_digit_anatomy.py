@@ -16,6 +16,7 @@ from squid_core.training.digit_anatomy import (
     NormalGridStream,
     make_anomaly,
     make_normal,
+    random_resized_cell,
     write_test_set,
 )
 
@@ -53,6 +54,19 @@ def test_normal_grid_shape_and_range(mnist_dir):
     # every cell holds a digit
     cells = img.reshape(3, 32, 3, 32).transpose(0, 2, 1, 3).reshape(9, -1)
     assert (cells.max(axis=1) > 0.5).all()
+
+
+def test_random_resized_crop_zooms_in_or_keeps_the_digit_never_shrinks_it():
+    """The reference's RandomResizedCrop(scale=(0.6, 1.3)) redraws areas larger than the
+    digit and falls back to the whole digit: a cell is never padded with background."""
+    rng = np.random.default_rng(0)
+    solid = np.full((28, 28), 255, np.uint8)
+    cells = [random_resized_cell(solid, rng) for _ in range(300)]
+    assert all(c.shape == (32, 32) and c.min() == 1.0 for c in cells)
+    # and it does crop: a left-right ramp shows different windows of the digit
+    ramp = np.tile(np.arange(28, dtype=np.uint8) * 9, (28, 1))
+    left_edges = {round(float(random_resized_cell(ramp, rng)[16, 0]), 2) for _ in range(100)}
+    assert len(left_edges) > 5 and min(left_edges) == 0.0
 
 
 @pytest.mark.parametrize("kind", ANOMALY_TYPES)

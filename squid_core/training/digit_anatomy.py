@@ -1,8 +1,8 @@
 """DigitAnatomy: the synthetic "anatomy" benchmark of the SQUID paper.
 
 A normal image is a 3 x 3 grid of MNIST digits 1..9 in reading order, each digit
-augmented by a random resized crop (area scale 0.6-1.3, square) and resized to a
-32 px cell, so images are 96 x 96, float32 in [0, 1], white digits on black. The
+augmented by a random resized crop (area scale 0.6-1.3, square, drawn as the
+reference's torchvision transform draws it) and resized to a 32 px cell, so images are 96 x 96, float32 in [0, 1], white digits on black. The
 anomalies break the "anatomy" in the four ways the paper lists:
 
 * ``missing``  - one cell is empty;
@@ -100,20 +100,24 @@ class DigitSource:
 def random_resized_cell(
     img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float] = (0.6, 1.3)
 ) -> np.ndarray:
-    """Random square crop covering ``scale`` x the digit's area, resized to a 32 px cell.
+    """A random square crop of ``scale`` x the digit's area, resized to a 32 px cell.
 
-    A scale above 1 crops a window larger than the 28 px digit (zero padded), which
-    shrinks the digit inside its cell; below 1 zooms in on part of it.
+    Follows the semantics of the reference's ``RandomResizedCrop(scale=(0.6, 1.3),
+    ratio=(1, 1))``: an area that does not fit in the 28 px digit (a scale above about
+    1) is redrawn, up to 10 times, and after that the whole digit is taken. So a crop
+    zooms in on the digit or keeps it whole; it never pads it smaller.
     """
     h, w = img.shape
-    side = max(1, int(round(np.sqrt(rng.uniform(*scale) * h * w))))
-    pad = max(0, side - min(h, w))
-    src = np.pad(img, pad, mode="constant") if pad else img
-    y0 = int(rng.integers(0, src.shape[0] - side + 1))
-    x0 = int(rng.integers(0, src.shape[1] - side + 1))
-    crop = src[y0 : y0 + side, x0 : x0 + side]
-    interp = cv2.INTER_AREA if side > CELL else cv2.INTER_LINEAR
-    cell = cv2.resize(crop, (CELL, CELL), interpolation=interp)
+    for _ in range(10):
+        side = int(round(np.sqrt(rng.uniform(*scale) * h * w)))
+        if 0 < side <= min(h, w):
+            y0 = int(rng.integers(0, h - side + 1))
+            x0 = int(rng.integers(0, w - side + 1))
+            crop = img[y0 : y0 + side, x0 : x0 + side]
+            break
+    else:
+        crop = img
+    cell = cv2.resize(crop, (CELL, CELL), interpolation=cv2.INTER_LINEAR)
     return cell.astype(np.float32) / 255.0
 
 
