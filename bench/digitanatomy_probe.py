@@ -78,10 +78,9 @@ def reconstruct(generator: torch.nn.Module, x: torch.Tensor, train_mode: bool) -
 
 
 def logits(disc: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
-    """Per-image statistics (a batch of one in train mode), as the scorer evaluates D."""
-    disc.train()
+    """Each image normalised by its own statistics, as the scorer evaluates D."""
     with torch.no_grad():
-        return torch.cat([disc(x[i : i + 1]) for i in range(len(x))]).reshape(-1).numpy()
+        return with_per_image_statistics(disc)(x).reshape(-1).numpy()
 
 
 def train_classifier(
@@ -143,6 +142,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)  # the train-mode reconstructions draw random masks
     t0 = time.time()
 
     model = load(args.model)

@@ -13,9 +13,9 @@ folded into its convolution, the teacher dropped and, on CPU, channels-last memo
 layout; the model object itself is left untouched (it can still be saved or
 trained). On a CPU with native bfloat16 the default precision is ``mixed``: float32
 everywhere but the in-painting block's memory-bound linear layers, whose weights are
-bfloat16 (scores within 0.0002 points of float32, see `prepare_inference`). With ``bf16=True`` the
-convolutions and the discriminator's conv stack run in bfloat16 too (weights
-converted once, autocast for activations) while the memory reads, LayerNorms and the
+bfloat16 (scores within 0.0002 points of float32, see `prepare_inference`). With
+``bf16=True`` the convolutions and the discriminator's conv stack run in bfloat16 too
+(weights converted once, autocast for activations) while the memory reads, LayerNorms and the
 final logit stay in float32; it is about twice as fast but not the default, because
 the discrete top-k memory reads amplify bfloat16 rounding: scores move by several
 points on some images (``bench/bf16_scores.py``). With ``compile=True`` batch-1

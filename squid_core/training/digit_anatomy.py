@@ -2,8 +2,9 @@
 
 A normal image is a 3 x 3 grid of MNIST digits 1..9 in reading order, each digit
 augmented by a random resized crop (area scale 0.6-1.3, square, drawn as the
-reference's torchvision transform draws it) and resized to a 32 px cell, so images are 96 x 96, float32 in [0, 1], white digits on black. The
-anomalies break the "anatomy" in the four ways the paper lists:
+reference's torchvision transform draws it) and resized to a 32 px cell, so images
+are 96 x 96, float32 in [0, 1], white digits on black. The anomalies break the
+"anatomy" in the four ways the paper lists:
 
 * ``missing``  - one cell is empty;
 * ``swapped``  - two cells exchange their digits (the order is wrong);
