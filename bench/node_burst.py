@@ -23,7 +23,6 @@ Without ``--model`` the bundled model is used; ``--tiny`` uses the small test mo
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import signal
@@ -41,6 +40,9 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from squid_core.node import results_csv  # noqa: E402 - after the path set-up
+
 DICOM = ROOT / "tests" / "data" / "dicom"
 SOURCES = ("dx_image.dcm", "SIIM_CR_chest.dcm")
 NODE_AET = "SQUIDNODE"
@@ -142,10 +144,7 @@ def burst(paths: list[Path], port: int, associations: int,
 
 def read_rows(store: Path) -> list[dict[str, str]]:
     path = store / "results.csv"
-    if not path.exists():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+    return results_csv.read_rows(path) if path.exists() else []
 
 
 def wait_rows(store: Path, count: int, timeout: float) -> list[dict[str, str]]:
@@ -271,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="node_burst_") as tmp:
         work = Path(tmp)
         if args.tiny:
-            sys.path.insert(0, str(ROOT))
             from viewer._testsupport import tiny_model_file
 
             model = tiny_model_file(work / "tiny.safetensors")

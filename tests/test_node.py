@@ -203,3 +203,60 @@ def test_node_restart_after_sigkill_analyses_each_instance_once(tiny_model, tmp_
     args = argparse.Namespace(count=24, associations=3, kill_after=8, workers=1, threads=1,
                               timeout=120)
     assert burst.part_sigkill(tmp_path, tiny_model, args)
+
+
+def test_a_peer_that_disappears_mid_transfer_leaves_nothing_half_written(tmp_path, caplog):
+    import numpy as np
+    from pydicom.uid import generate_uid
+
+    caplog.set_level(logging.INFO)
+    big = dcmread(DICOM / "dx_image.dcm")
+    big.Rows, big.Columns = 2000, 2500  # 10 MB of pixels: hundreds of PDUs
+    big.PixelData = (np.arange(2000 * 2500, dtype=np.uint16) % 4096).tobytes()
+    big.SOPInstanceUID = big.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    big_path = tmp_path / "big.dcm"
+    big.save_as(big_path)
+    received = []
+    store = InstanceStore(tmp_path / "in")
+    scp = StorageSCP("SQUIDTEST", 0, store, received.append, allowed_aets=["FRIEND"],
+                     host="127.0.0.1")
+    scp.start()
+    try:
+        peer = subprocess.Popen([sys.executable, str(Path(__file__).parent / "slow_dicom_sender.py"),
+                                 str(scp.port), str(big_path), "FRIEND", "SQUIDTEST"],
+                                stdout=subprocess.PIPE)
+        assert peer.stdout.readline().strip() == b"sending"
+        time.sleep(0.5)
+        peer.kill()  # gone mid-transfer
+        peer.wait()
+        assert _wait(lambda: "aborted" in caplog.text, 10)
+        assert received == [] and list(store.root.iterdir()) == []  # not even a temp file
+        # the node carries on: the next instance is filed
+        DimseClient("FRIEND", timeout=5).store(DimseNode("SQUIDTEST", "127.0.0.1", scp.port),
+                                               [DICOM / "dx_image.dcm"])
+    finally:
+        scp.stop()
+    assert [r.path.name for r in received] == [p.name for p in store.root.iterdir()]
+    assert "association from FRIEND at 127.0.0.1 aborted" in caplog.text
+
+
+def test_squid_node_command_line_says_what_is_wrong(tiny_model, tmp_path, capsys):
+    import socket
+
+    from squid_core.cli import main
+
+    base = ["node", "--ae-title", "SQUIDTEST", "--store", str(tmp_path / "s"),
+            "--model", str(tiny_model)]
+    with pytest.raises(SystemExit):  # neither --allow-ae nor --allow-any-ae
+        main([*base, "--port", "0"])
+    assert "--allow-ae" in capsys.readouterr().err
+    assert main([*base, "--port", "0", "--allow-ae", "A", "--send-to", "PACS:104"]) == 2
+    assert "expected AET@HOST:PORT" in capsys.readouterr().err
+    assert main([*base, "--port", "0", "--allow-ae", "A", "--model", str(tmp_path / "x")]) == 2
+    assert "no model file" in capsys.readouterr().err
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main([*base, "--port", str(port), "--host", "127.0.0.1", "--allow-ae", "A"])
+    assert code == 1 and f"cannot listen on port {port}" in capsys.readouterr().err

@@ -78,17 +78,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"squid node: error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        node.start()
-    except (ServiceError, OSError) as exc:
-        print(f"squid node: error: {exc}", file=sys.stderr)
+        try:
+            node.start()
+        except (ServiceError, OSError) as exc:
+            print(f"squid node: error: {exc}", file=sys.stderr)
+            node.stop()
+            return 1
+        print(f"squid node: {args.ae_title} listening on port {node.scp.port}; Ctrl-C stops it",
+              file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            pass
         node.stop()
-        return 1
-    print(f"squid node: {args.ae_title} listening on port {node.scp.port}; Ctrl-C stops it",
-          file=sys.stderr, flush=True)
-    while not stop.wait(0.5):
-        pass
-    node.stop()
-    return 0
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
