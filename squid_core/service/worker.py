@@ -134,4 +134,8 @@ def worker_main(conn: Any, spec: ModelSpec, nice: int = 0) -> None:
             return  # the service closed the pipe, or its process is gone
         if job is None:
             return
-        conn.send(("outcome", analyse(job, scorer)))
+        outcome = analyse(job, scorer)
+        try:
+            conn.send(("outcome", outcome))
+        except OSError:
+            return  # the service went away while this image was analysed
