@@ -18,6 +18,7 @@ from pydicom import dcmread
 
 from squid_core.exports.dicom_export import CODE_SCORE
 from squid_core.net import NetworkError
+from squid_core.net.dicomweb import DicomWebClient
 from squid_core.net.dimse_client import DimseClient
 from squid_core.net.instance_store import InstanceStore
 from squid_core.net.nodes import DicomWebNode, DimseNode
@@ -74,10 +75,17 @@ def test_squid_node_analyses_what_the_pacs_sends_and_sends_results_back(orthanc,
         for name in ("dx_image.dcm", "SIIM_CR_chest.dcm"):
             sources[orthanc.upload(DICOM / name)["ID"]] = dcmread(DICOM / name,
                                                                   stop_before_pixels=True)
-        # The PACS routes the new studies to the node (C-STORE from Orthanc).
-        orthanc_store = requests.post(
-            f"{orthanc.url}/modalities/squidtest/store", json=list(sources), timeout=60)
-        orthanc_store.raise_for_status()
+        ids = list(sources)
+        # One study the project finds (C-FIND) and pulls (C-MOVE to the node)...
+        pacs = DimseNode(orthanc.aet, "127.0.0.1", orthanc.dicom_port)
+        scu = DimseClient("SQUIDSCU", timeout=10)
+        wanted = str(sources[ids[0]].StudyInstanceUID)
+        (found,) = scu.find_studies(pacs, PatientID=str(sources[ids[0]].PatientID))
+        assert found.StudyInstanceUID == wanted
+        assert scu.move(pacs, "SQUIDTEST", wanted).completed == 1
+        # ...and one the PACS routes to the node by itself (C-STORE from Orthanc).
+        requests.post(f"{orthanc.url}/modalities/squidtest/store", json=ids[1:],
+                      timeout=60).raise_for_status()
         assert _wait(lambda: (store / "results.csv").exists()
                      and len(read_rows(store / "results.csv")) == 2, 60), log.read_text()
         rows = {r["sop_instance_uid"]: r for r in read_rows(store / "results.csv")}
@@ -116,22 +124,27 @@ def test_squid_node_analyses_what_the_pacs_sends_and_sends_results_back(orthanc,
     assert "Traceback" not in text
 
 
-def test_node_sends_results_over_dicomweb(orthanc, tiny_model, tmp_path):
+def test_node_pulls_over_dicomweb_and_stores_results_back(orthanc, tiny_model, tmp_path):
+    """QIDO-RS finds the study, WADO-RS brings it, the node analyses it, STOW-RS sends back."""
+    orthanc.upload(DICOM / "dx_image.dcm")
+    source = dcmread(DICOM / "dx_image.dcm", stop_before_pixels=True)
+    web = DicomWebClient(DicomWebNode(orthanc.dicomweb_url), timeout=10)
     config = NodeConfig("SQUIDTEST", 0, tmp_path / "store", tiny_model,
                         allowed_aets=["SQUIDSCU"], host="127.0.0.1",
                         send_to_dicomweb=DicomWebNode(orthanc.dicomweb_url), timeout=10)
     node = ReadingRoomNode(config)
     node.start()
     try:
-        me = DimseNode("SQUIDTEST", "127.0.0.1", node.scp.port)
-        DimseClient("SQUIDSCU", timeout=10).store(me, [DICOM / "dx_image.dcm"])
+        (study,) = web.search_studies(PatientID=str(source.PatientID))
+        assert node.retrieve(web, study["0020000D"]["Value"][0]) == 1
         assert node.wait_idle(60)
         assert _wait(lambda: len(orthanc.find_instances(Modality="SR")) == 1, 60)
     finally:
         node.stop()
     (row,) = read_rows(tmp_path / "store" / "results.csv")
-    sr = dcmread(io.BytesIO(
-        orthanc.instance_file(orthanc.find_instances(Modality="SR")[0])))
+    assert row["sop_instance_uid"] == source.SOPInstanceUID and row["status"] == "scored"
+    sr = dcmread(io.BytesIO(orthanc.instance_file(orthanc.find_instances(Modality="SR")[0])))
+    assert sr.StudyInstanceUID == source.StudyInstanceUID
     assert _sr_score(sr) == pytest.approx(float(row["score"]), abs=1e-3)
 
 

@@ -136,11 +136,24 @@ class ReadingRoomNode:
                                 keep_arrays=False))
 
     def _on_received(self, inst: ReceivedInstance) -> None:
+        self._arrived(inst.sop_instance_uid)
+
+    def _arrived(self, uid: str) -> None:
         self.received += 1
-        if inst.sop_instance_uid in self.results:
-            log.info("instance %s was analysed before: not again", uid_ref(inst.sop_instance_uid))
+        if uid in self.results:
+            log.info("instance %s was analysed before: not again", uid_ref(uid))
             return
-        self._submit(inst.sop_instance_uid)
+        self._submit(uid)
+
+    def retrieve(self, web: DicomWebClient, study_uid: str) -> int:
+        """Pull a study over WADO-RS into the store and queue its instances for analysis,
+        as C-STOREs would be (a study found with ``web.search_studies``). Returns the
+        number of instances filed; refusals are logged without patient data."""
+        files, refused = web.retrieve_study(study_uid, self.instances,
+                                            on_filed=lambda path: self._arrived(path.stem))
+        for reason in refused.values():
+            log.warning("an instance retrieved from %s was refused: %s", web.node, reason)
+        return len(files)
 
     def _on_outcome(self, outcome: JobOutcome) -> None:
         uid = outcome.key
