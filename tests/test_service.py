@@ -184,3 +184,18 @@ def test_overlay_rgb_blends_the_heatmap_above_its_threshold():
     assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
     assert (rgb[1:, 1:] == 128).all()  # below the threshold: the grey original
     assert tuple(rgb[0, 0]) != (128, 128, 128) and rgb[0, 0, 0] > rgb[0, 0, 2]  # inferno top
+
+
+def test_results_csv_on_a_full_disk_writes_no_partial_row(tiny_filesystem, fill_filesystem):
+    results = ResultsCsv(tiny_filesystem / "results.csv")
+    assert results.append(_row("1.2.1"))
+    filler = fill_filesystem(tiny_filesystem)
+    long_row = ResultRow("1.2.2", "1.2.3", "", "", "error", "x" * 10000, "t0", "t1")
+    with pytest.raises(OSError):  # more than the file's last page can take
+        results.append(long_row)
+    assert "1.2.2" not in results
+    filler.unlink()
+    assert results.append(_row("1.2.3"))
+    results.close()
+    rows = read_rows(tiny_filesystem / "results.csv")
+    assert [r["sop_instance_uid"] for r in rows] == ["1.2.1", "1.2.3"]

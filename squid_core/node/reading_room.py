@@ -165,7 +165,13 @@ class ReadingRoomNode:
         row = ResultRow(uid, outcome.source.study_instance_uid, score,
                         {True: "yes", False: "no", None: ""}[flagged], outcome.status,
                         outcome.reason, _iso(received), _iso())
-        if self.results.append(row):
+        try:
+            appended = self.results.append(row)
+        except OSError as exc:  # a full disk: the instance stays unanalysed until a restart
+            log.error("cannot write %s: %s; instance %s will be analysed again after a "
+                      "restart", self.results.path, exc.strerror or exc, uid_ref(uid))
+            appended = False
+        if appended:
             self.analysed += 1
             if outcome.status == "error":
                 log.warning("instance %s: error: %s", uid_ref(uid), outcome.reason)

@@ -13,6 +13,7 @@ received_at, analysed_at (UTC, ISO 8601). No patient names or IDs.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import os
 import threading
@@ -74,8 +75,19 @@ class ResultsCsv:
                 self._done[uid] = row.get("status") or ""
 
     def _write(self, line: bytes) -> None:
-        os.write(self._fd, line)
-        os.fsync(self._fd)
+        """One whole line or nothing: a failed write (a full disk) is cut off again."""
+        size = os.fstat(self._fd).st_size
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            os.fsync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, size)
+            except OSError:
+                pass  # the torn line is cut off when the file is next opened
+            raise
 
     def append(self, row: ResultRow) -> bool:
         """Append ``row`` unless its instance already has one; True when appended."""

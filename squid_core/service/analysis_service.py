@@ -190,16 +190,22 @@ class AnalysisService:
                 continue
             with self._lock:
                 self._running[job.key] = False
-            self.started.emit(job.key)
+            try:
+                self.started.emit(job.key)
+            except Exception:
+                log.exception("a handler of the analysis service's events failed")
             outcome = self._run(index, job)
             with self._lock:
                 was_cancelled = self._running.pop(job.key, False)
-            if was_cancelled or outcome is None:
-                self.cancelled.emit(job.key)
-            elif outcome.ok:
-                self.finished.emit(outcome)
-            else:
-                self.failed.emit(outcome)
+            try:
+                if was_cancelled or outcome is None:
+                    self.cancelled.emit(job.key)
+                elif outcome.ok:
+                    self.finished.emit(outcome)
+                else:
+                    self.failed.emit(outcome)
+            except Exception:  # a client's handler failed: report it, keep serving
+                log.exception("a handler of the analysis service's events failed")
 
     def _run(self, index: int, job: Job) -> JobOutcome | None:
         """The outcome of ``job`` from worker ``index``; None when stopping interrupted it."""
