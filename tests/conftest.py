@@ -12,6 +12,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,25 @@ def remount_read_only() -> Callable[[Path], None]:
             pytest.skip(f"cannot remount {point} read-only here")
 
     return remount
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path) -> Iterator[Any]:
+    """A real Orthanc on loopback (see tests/orthanc_server.py) that knows the project's AE
+    titles SQUIDTEST (its Storage SCP at ``orthanc.modalities["SQUIDTEST"]``) and SQUIDSCU.
+
+    Skips with a reason naming orthanc when the binary is missing locally; on CI
+    (``CI`` set) a missing Orthanc is an error, since ``.ci/run`` installs it.
+    """
+    import orthanc_server
+
+    if orthanc_server.orthanc_binary() is None or orthanc_server.dicomweb_plugin() is None:
+        if os.environ.get("SQUID_REQUIRE_ORTHANC"):
+            pytest.fail("orthanc / orthanc-dicomweb missing on CI (.ci/run installs them)")
+        pytest.skip("needs the orthanc and orthanc-dicomweb packages (apt-get install "
+                    "orthanc orthanc-dicomweb)")
+    modalities = {"SQUIDTEST": ("127.0.0.1", orthanc_server.free_port()),
+                  "SQUIDSCU": ("127.0.0.1", orthanc_server.free_port())}
+    server = orthanc_server.start_orthanc(tmp_path / "orthanc", modalities)
+    yield server
+    server.stop()

@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from squid_core.exports.overlay import heatmap_rgba  # noqa: F401 - Qt-free, shared with the node
+
 #: Quarter turns in a full rotation.
 _TURNS = 4
 
@@ -208,32 +210,6 @@ def grey_lut(inverted: bool) -> np.ndarray:
 
 
 # --- heatmap overlay ---------------------------------------------------------------
-
-
-def heatmap_rgba(heatmap: np.ndarray, lut: np.ndarray, scale_max: float, threshold: float,
-                 opacity: float) -> np.ndarray:
-    """Colour a heatmap on a fixed scale 0..``scale_max``; hide values below ``threshold``.
-
-    Returns uint8 (H, W, 4). ``lut`` is (N, 3) uint8 (resampled to 256 entries);
-    ``opacity`` in [0, 1] becomes the alpha of every shown pixel; NaN pixels are
-    transparent. One gather through a 256 x 4 table keeps this fast enough to run on
-    the GUI thread for every result.
-    """
-    hm = np.asarray(heatmap, dtype=np.float32)
-    scale = float(scale_max) if scale_max and scale_max > 0 else 1.0
-    table = np.empty((256, 4), dtype=np.uint8)
-    pick = np.round(np.linspace(0, len(lut) - 1, 256)).astype(np.intp)
-    table[:, :3] = np.asarray(lut)[pick, :3]
-    table[:, 3] = np.uint8(round(255 * min(max(opacity, 0.0), 1.0)))
-    t = hm * np.float32(255.0 / scale)
-    np.clip(t, 0.0, 255.0, out=t)
-    t += np.float32(0.5)
-    if np.isnan(t).any():
-        np.nan_to_num(t, copy=False, nan=0.0)
-    rgba = table[t.astype(np.uint8)]
-    # NaN compares False, so it is hidden along with values below the threshold.
-    rgba[..., 3][~(hm >= threshold)] = 0
-    return rgba
 
 
 def frame_of(array: np.ndarray, frame: int) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""Remote nodes as data: a DIMSE peer (AE title, host, port) or a DICOMweb service (URL).
+
+Nodes come from the command line (``AET@HOST:PORT``, a URL) or from a JSON file::
+
+    {"nodes": [{"name": "pacs", "ae_title": "PACS", "host": "10.0.0.5", "port": 104},
+               {"name": "web", "url": "https://pacs.example/dicom-web"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+#: An AE title: 1-16 characters of the default character repertoire, no backslash.
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
+
+
+def check_ae_title(title: str) -> str:
+    """``title`` stripped of spaces, or ValueError saying why it is not an AE title."""
+    t = str(title).strip()
+    if not t or not _AE_TITLE.match(t):
+        raise ValueError(f"not a valid AE title: {title!r} (1-16 printable characters, "
+                         "no backslash)")
+    return t
+
+
+@dataclass(frozen=True)
+class DimseNode:
+    """A DIMSE peer."""
+
+    ae_title: str
+    host: str
+    port: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ae_title", check_ae_title(self.ae_title))
+        if not 0 < int(self.port) < 65536:
+            raise ValueError(f"not a valid port: {self.port}")
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DicomWebNode:
+    """A DICOMweb service (QIDO-RS, WADO-RS, STOW-RS under one base URL)."""
+
+    url: str
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^/\s]+", self.url):
+            raise ValueError(f"not a DICOMweb URL (http:// or https://): {self.url!r}")
+        object.__setattr__(self, "url", self.url.rstrip("/"))
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def parse_dimse_node(text: str) -> DimseNode:
+    """``AET@HOST:PORT`` -> DimseNode; ValueError with the expected form otherwise."""
+    m = re.match(r"^(?P<aet>[^@]+)@(?P<host>\[[^\]]+\]|[^:]+):(?P<port>\d+)$", text.strip())
+    if not m:
+        raise ValueError(f"expected AET@HOST:PORT, got {text!r}")
+    return DimseNode(m["aet"], m["host"].strip("[]"), int(m["port"]))
+
+
+def load_nodes(path: str | Path) -> dict[str, DimseNode | DicomWebNode]:
+    """The nodes of a JSON file, by name; ValueError naming the bad entry otherwise."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    nodes: dict[str, DimseNode | DicomWebNode] = {}
+    for i, entry in enumerate(doc.get("nodes", [])):
+        name = str(entry.get("name") or f"node{i + 1}")
+        try:
+            if "url" in entry:
+                nodes[name] = DicomWebNode(str(entry["url"]), name)
+            else:
+                nodes[name] = DimseNode(entry["ae_title"], str(entry["host"]),
+                                        int(entry["port"]), name)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: node {name!r}: {exc}") from None
+    return nodes

@@ -1,0 +1,250 @@
+"""``AnalysisService``: a priority queue of images served by worker processes, with events.
+
+The service owns the queue and one dispatcher thread per worker process. Each
+dispatcher takes the next job, hands it to its worker and waits for the outcome, while
+watching the worker: if it dies (a crashing decoder) or overruns ``job_timeout``, the
+image is reported as an error and a fresh worker is started for the next job. Events
+(psygnal signals, emitted from the dispatcher threads; a GUI connects with
+``thread=`` or queues them onto its own thread):
+
+* ``started(key)``: a worker took the job;
+* ``finished(JobOutcome)``: the image was analysed (status "scored" or a status the
+  scorer passed through);
+* ``failed(JobOutcome)``: it could not be (status "error", ``reason`` says why);
+* ``cancelled(key)``: it was cancelled before its outcome was delivered.
+
+A job's outcome is delivered exactly once by one of those events (or it is cancelled);
+jobs still queued when the service stops are dropped: a durable client (the node)
+keeps its own record of what is done and resubmits the rest on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from typing import Any
+
+from psygnal import Signal
+
+from squid_core.service.job_queue import JobQueue
+from squid_core.service.jobs import Job, JobOutcome
+from squid_core.service.worker import ModelSpec, worker_main
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(RuntimeError):
+    """The service cannot run (e.g. the model cannot be loaded); ``str(e)`` says why."""
+
+
+class _Worker:
+    """One worker process and its end of the pipe."""
+
+    def __init__(self, spec: ModelSpec, nice: int, start_timeout: float) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=worker_main, args=(child, spec, nice),
+                                   name="squid-analysis-worker", daemon=True)
+        self.process.start()
+        child.close()
+        if not self.conn.poll(start_timeout):
+            self.kill()
+            raise ServiceError(f"the analysis worker did not start within {start_timeout:.0f} s")
+        try:
+            kind, payload = self.conn.recv()
+        except (EOFError, OSError):
+            self.kill()
+            raise ServiceError("the analysis worker stopped while loading the model") from None
+        if kind != "ready":
+            self.kill()
+            raise ServiceError(str(payload))
+        self.info: dict[str, Any] = payload
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def close(self, timeout: float) -> None:
+        """Ask the worker to exit; kill it if it has not after ``timeout`` seconds."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(timeout)
+        self.kill()
+
+
+class AnalysisService:
+    """Analyse images in ``workers`` processes, each holding the model of ``spec``.
+
+    ``start()`` starts the workers and waits until each has loaded the model (raises
+    :class:`ServiceError` with the reason if it cannot). ``submit`` queues a job,
+    ``cancel``/``cancel_all`` withdraw jobs, ``stop`` ends the workers.
+    """
+
+    started = Signal(str)
+    finished = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal(str)
+
+    def __init__(self, spec: ModelSpec, *, workers: int = 1, job_timeout: float = 300.0,
+                 start_timeout: float = 300.0, nice: int = 0) -> None:
+        self.spec = spec
+        self.n_workers = max(1, int(workers))
+        self.job_timeout = float(job_timeout)
+        self.start_timeout = float(start_timeout)
+        self.nice = int(nice)
+        self.queue = JobQueue()
+        self.model_info: dict[str, Any] = {}
+        self._running: dict[str, bool] = {}  # key -> cancelled?
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._stop_deadline = float("inf")
+        self._threads: list[threading.Thread] = []
+        self._workers: list[_Worker | None] = []
+
+    # -- life cycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers (each loads the model) and their dispatcher threads."""
+        try:
+            for _ in range(self.n_workers):
+                self._workers.append(_Worker(self.spec, self.nice, self.start_timeout))
+        except ServiceError:
+            for w in self._workers:
+                if w is not None:
+                    w.kill()
+            self._workers.clear()
+            raise
+        self.model_info = dict(self._workers[0].info)
+        for i in range(self.n_workers):
+            t = threading.Thread(target=self._dispatch, args=(i,), daemon=True,
+                                 name=f"squid-analysis-dispatch-{i}")
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Drop queued jobs, let running ones finish for up to ``timeout`` s, end the workers."""
+        self._stop_deadline = time.monotonic() + timeout
+        self._stop.set()
+        self.queue.close()
+        self.queue.clear()
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, end - time.monotonic()))
+        for w in self._workers:
+            if w is not None:
+                w.close(max(0.5, end - time.monotonic()))
+        self._workers.clear()
+        self._threads.clear()
+
+    def __enter__(self) -> AnalysisService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- jobs ----------------------------------------------------------------------
+
+    def submit(self, job: Job) -> bool:
+        """Queue ``job`` (re-prioritise it if its key is queued). False once stopped."""
+        if self._stop.is_set():
+            return False
+        return self.queue.put(job)
+
+    def cancel(self, key: str) -> bool:
+        """Withdraw ``key``: dropped if queued, its outcome discarded if running."""
+        with self._lock:
+            if key in self._running:
+                self._running[key] = True
+                return True
+        if self.queue.cancel(key):
+            self.cancelled.emit(key)
+            return True
+        return False
+
+    def cancel_all(self) -> None:
+        """Withdraw every queued and running job."""
+        for key in self.queue.clear():
+            self.cancelled.emit(key)
+        with self._lock:
+            for key in self._running:
+                self._running[key] = True
+
+    def pending(self) -> int:
+        """Jobs queued or running."""
+        with self._lock:
+            return len(self.queue) + len(self._running)
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def _dispatch(self, index: int) -> None:
+        while not self._stop.is_set():
+            job = self.queue.get(timeout=0.2)
+            if job is None:
+                continue
+            with self._lock:
+                self._running[job.key] = False
+            try:
+                self.started.emit(job.key)
+            except Exception:
+                log.exception("a handler of the analysis service's events failed")
+            outcome = self._run(index, job)
+            with self._lock:
+                was_cancelled = self._running.pop(job.key, False)
+            try:
+                if was_cancelled or outcome is None:
+                    self.cancelled.emit(job.key)
+                elif outcome.ok:
+                    self.finished.emit(outcome)
+                else:
+                    self.failed.emit(outcome)
+            except Exception:  # a client's handler failed: report it, keep serving
+                log.exception("a handler of the analysis service's events failed")
+
+    def _run(self, index: int, job: Job) -> JobOutcome | None:
+        """The outcome of ``job`` from worker ``index``; None when stopping interrupted it."""
+        worker = self._workers[index]
+        try:
+            if worker is None or not worker.process.is_alive():
+                worker = self._workers[index] = _Worker(self.spec, self.nice, self.start_timeout)
+        except ServiceError as exc:
+            self._workers[index] = None
+            return JobOutcome(job.key, "error", f"no analysis worker: {exc}")
+        try:
+            worker.conn.send(job)
+        except OSError:
+            return self._lost(index, job, "the analysis worker could not take the image")
+        deadline = time.monotonic() + self.job_timeout
+        while True:
+            try:
+                if worker.conn.poll(0.2):
+                    _, outcome = worker.conn.recv()
+                    return outcome
+            except (EOFError, OSError):
+                return self._lost(index, job, "the analysis worker stopped unexpectedly "
+                                  "while analysing this image")
+            if not worker.process.is_alive():
+                code = worker.process.exitcode
+                return self._lost(index, job, "the analysis worker stopped unexpectedly "
+                                  f"(exit code {code}) while analysing this image")
+            if time.monotonic() > deadline:
+                return self._lost(index, job, f"analysis took longer than {self.job_timeout:g} s")
+            if self._stop.is_set() and time.monotonic() > self._stop_deadline:
+                worker.kill()  # stopping: the image stays unanalysed (reported as cancelled)
+                self._workers[index] = None
+                return None
+
+    def _lost(self, index: int, job: Job, reason: str) -> JobOutcome:
+        """The worker failed on ``job``: kill it (a new one starts for the next job)."""
+        worker = self._workers[index]
+        if worker is not None:
+            worker.kill()
+        self._workers[index] = None
+        log.warning("analysis of one image failed: %s", reason)
+        return JobOutcome(job.key, "error", reason)
