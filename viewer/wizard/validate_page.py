@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
 
 from squid_core.metrics import metrics_at_threshold
 from squid_core.scoring.operating_point import (
+    balanced_threshold,
     operating_point,
     threshold_for_sensitivity,
-    threshold_for_specificity,
 )
 from viewer.wizard.state import WizardState
 
@@ -41,12 +41,16 @@ SENSITIVITY = "sensitivity"
 def choose_operating_point(
     scores: list[float], labels: list[int], target: str, value: float, source: str
 ) -> dict[str, Any]:
-    """The operating point (model-file format) meeting ``target >= value`` on the scores."""
+    """The operating point (model-file format) meeting ``target >= value`` on the scores.
+
+    A target specificity is met with the trainer's margin: at the lower end of the
+    specificity's 95 % bootstrap interval (see :mod:`squid_core.scoring.operating_point`).
+    """
     y = np.asarray(labels, dtype=int)
     counts = f"{source}: {int((y == 0).sum())} normal, {int((y == 1).sum())} abnormal"
     if target == SPECIFICITY:
-        thr = threshold_for_specificity(scores, y, value)
-        rule = f"lowest threshold with specificity >= {value:.2f} on the {counts}"
+        thr, rule = balanced_threshold(scores, y, value)
+        rule = f"{rule} on the {counts}"
         name = f"specificity {value:.2f}"
     else:
         thr = threshold_for_sensitivity(scores, y, value)

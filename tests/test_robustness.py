@@ -1,0 +1,120 @@
+"""The robustness yardstick (squid_core.scoring.robustness, bench/robustness.py) on real
+ZhangLab images of the bundled model's validation split (tests/data/zhanglab_val)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from squid_core.io import read_image
+from squid_core.scoring.nuisance import Nuisance
+from squid_core.scoring.robustness import format_table, robustness_table
+
+ROOT = Path(__file__).resolve().parent.parent
+VAL = ROOT / "tests" / "data" / "zhanglab_val"
+MODEL = ROOT / "resources" / "models" / "default.safetensors"
+
+
+def _images(folder: Path) -> list[np.ndarray]:
+    out = []
+    for f in sorted(folder.iterdir()):
+        px = read_image(f).pixels
+        out.append(px[0] if px.ndim == 3 else px)
+    return out
+
+
+def test_table_follows_a_score_that_reads_brightness():
+    """A 'model' whose logit is the mean brightness (bright = real-looking): brighter
+    normals move away from the abnormal side, darker ones towards it."""
+    normals, abnormals = _images(VAL / "normal"), _images(VAL / "pneumonia")
+
+    def logits(images):
+        return np.array([float(im.mean()) for im in images])
+
+    rows = robustness_table(logits, normals, abnormals,
+                            [Nuisance("gamma", 0.5), Nuisance("gamma", 2.0),
+                             Nuisance("noise", 0.001)], n_boot=200)
+    by = {r.label: r for r in rows}
+    assert [r.label for r in rows] == ["none", "gamma=0.5", "gamma=2", "noise=0.001"]
+    assert by["none"].auc_shift == 0.5 and by["none"].mean_logit_shift == 0.0
+    assert by["gamma=0.5"].auc_shift < 0.2 and by["gamma=0.5"].mean_logit_shift > 0
+    assert by["gamma=2"].auc_shift > 0.8 and by["gamma=2"].mean_logit_shift < 0
+    assert abs(by["noise=0.001"].auc_shift - 0.5) < 0.1
+    assert by["gamma=0.5"].auc_disease > by["none"].auc_disease > by["gamma=2"].auc_disease
+    for r in rows:
+        assert r.auc_disease_low <= r.auc_disease <= r.auc_disease_high
+    assert not by["gamma=2"].holds
+    table = format_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "gamma 2 (darker)" in table
+
+
+def test_empty_input_is_refused():
+    with pytest.raises(ValueError, match="at least one normal"):
+        robustness_table(lambda ims: np.zeros(len(ims)), [], [np.zeros((4, 4))], [])
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "robustness.py"), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_bench_measures_the_bundled_model_on_real_images(tmp_path):
+    out = tmp_path / "rows.json"
+    proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
+                  str(VAL / "pneumonia"), "--only", "gamma=0.8", "zoom_out=1.1",
+                  "--bootstrap", "200", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "8 normal, 8 abnormal images" in proc.stdout
+    assert "| gamma 0.8 (brighter) |" in proc.stdout
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["label"] for r in rows] == ["none", "gamma=0.8", "zoom_out=1.1"]
+    assert rows[0]["auc_shift"] == 0.5
+    for r in rows:
+        assert 0.0 <= r["auc_shift"] <= 1.0
+        assert r["auc_disease_low"] <= r["auc_disease"] <= r["auc_disease_high"]
+    # the untouched row is the model's own AUC on these images, as `squid eval` ranks them
+    from squid_core.cli import main
+
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
+                 str(VAL / "pneumonia"), "--device", "cpu", "--quiet", "--bootstrap", "0",
+                 "--json", str(report)]) == 0
+    assert rows[0]["auc_disease"] == pytest.approx(json.loads(report.read_text())["auc"])
+
+
+def test_bench_says_what_is_wrong(tmp_path):
+    proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
+                  str(VAL / "pneumonia"), "--only", "rotate=5")
+    assert proc.returncode == 2 and "unknown nuisance 'rotate'" in proc.stderr
+    proc = _bench(str(tmp_path / "missing.safetensors"), "--normal", str(VAL / "normal"),
+                  "--abnormal", str(VAL / "pneumonia"))
+    assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _bench(str(MODEL), "--split", str(tmp_path / "none.csv"))
+    assert proc.returncode == 2 and "give --normal and --abnormal" in proc.stderr
+
+
+def test_scorer_test_time_averaging_averages_the_views_logits():
+    import squid_core
+    from squid_core.scoring.nuisance import zoom_in, zoom_out
+    from squid_core.scoring.scorer import TTA_VIEWS, Scorer, resize_for_model
+
+    model = squid_core.load_model(MODEL)
+    plain, tta = Scorer(model, device="cpu"), Scorer(model, device="cpu", tta=True)
+    assert plain.tta_views == (None,) and tta.tta_views == TTA_VIEWS
+    images = _images(VAL / "normal")[:2]
+    averaged = tta.score_batch(images)
+    for image, result in zip(images, averaged, strict=True):
+        x = resize_for_model(image, plain.size)
+        views = [x, zoom_in(x, 1.08), zoom_out(x, 1.08)]
+        logits = [r.raw_logit for r in plain.score_batch(views)]
+        assert result.raw_logit == pytest.approx(float(np.mean(logits)), abs=1e-3)
+        assert result.score == pytest.approx(tta.score_from_logit(result.raw_logit))
+        alone = plain.score(image)
+        np.testing.assert_allclose(result.reconstruction, alone.reconstruction, atol=1e-4)
+    one_view = Scorer(model, device="cpu", tta=[Nuisance("gamma", 0.8)])
+    assert one_view.tta_views == (None, Nuisance("gamma", 0.8))
