@@ -47,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="use at most N --val-abnormal images (chosen deterministically)")
     p.add_argument("--mnist", type=Path, default=DEFAULT_MNIST,
                    help="MNIST IDX folder for --preset digitanatomy (default: %(default)s)")
+    p.add_argument("--augment", choices=("paper", "acquisition", "none"),
+                   help="training augmentation: paper (random affine, translate 5 %%, scale "
+                        "0.95-1.05; the default), acquisition (zoom 0.8-1.25 with an edge "
+                        "border, gamma, contrast, sharpness, noise; implemented, not yet "
+                        "measured: docs/robustness.md) or none")
     p.add_argument("--epochs", type=int, help="number of epochs (default: 200)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     p.add_argument("--max-minutes", type=float,
@@ -100,6 +105,10 @@ def _train_config(args: argparse.Namespace, resumed: dict | None):
     if resumed is None:
         cfg.seed = args.seed
         cfg.bf16, cfg.channels_last = args.bf16, args.channels_last
+        if args.augment == "none":
+            cfg.augment = False
+        elif args.augment is not None:
+            cfg.augment, cfg.augment_recipe = True, args.augment
         for name in ("batch_size", "images_per_epoch"):
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))

@@ -49,6 +49,9 @@ class TrainConfig:
     n_critic: int = 2  # generator step every n_critic discriminator steps
     weights: LossWeights = field(default_factory=LossWeights)
     augment: bool = True
+    #: "paper" (random affine, the default) or "acquisition" (implemented, not yet
+    #: measured: see squid_core.training.augment and docs/robustness.md)
+    augment_recipe: str = "paper"
     translate: float = 0.05
     scale_range: tuple[float, float] = (0.95, 1.05)
     bf16: bool = False

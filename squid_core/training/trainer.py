@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from squid_core.model.discriminator import PER_IMAGE
-from squid_core.training.augment import random_affine
+from squid_core.training.augment import augment_batch
 from squid_core.training.callbacks import EpochInfo, StepInfo, TrainingCallbacks, TrainingControl
 from squid_core.training.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
 from squid_core.training.config import TrainConfig
@@ -264,7 +264,7 @@ def _dist_restore_rng(ck: dict, data: TrainingData, cfg: TrainConfig, dist, run:
 
 def _prepare(x: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
     if cfg.augment:
-        x = random_affine(x, cfg.translate, cfg.scale_range)
+        x = augment_batch(x, cfg.augment_recipe, cfg.translate, cfg.scale_range)
     x = x.to(device, non_blocking=True)
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
