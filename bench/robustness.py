@@ -65,6 +65,23 @@ def _read(files: list[Path]) -> list[np.ndarray]:
     return out
 
 
+def tta_cost(model, images: list[np.ndarray], batch_size: int, device: str,
+             repeats: int = 3) -> dict[str, float]:
+    """Least process CPU time per image (ms) of scoring ``images`` without and with
+    test-time averaging, the two timed in turn so that a busy machine slows both alike."""
+    from squid_core.scoring.scorer import Scorer
+
+    scorers = {"off": Scorer(model, device=device), "tta": Scorer(model, device=device, tta=True)}
+    best = {k: float("inf") for k in scorers}
+    for _ in range(repeats):
+        for name, scorer in scorers.items():
+            c = time.process_time()
+            for i in range(0, len(images), batch_size):
+                scorer.score_batch(images[i:i + batch_size])
+            best[name] = min(best[name], (time.process_time() - c) * 1000 / len(images))
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path, help="model file (.safetensors)")
@@ -82,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="only these transforms, e.g. gamma=0.8 zoom_in=1.15")
     ap.add_argument("--tta", action="store_true",
                     help="score with test-time averaging over re-framings (Scorer tta=True)")
+    ap.add_argument("--tta-cost", action="store_true",
+                    help="only time scoring the normals without and with --tta (CPU ms/image)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | mps | auto (default cpu)")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -124,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     if not normals or not abnormals:
         print("error: need at least one readable normal and one abnormal image", file=sys.stderr)
         return 2
+    if args.tta_cost:
+        cost = tta_cost(model, normals, args.batch_size, args.device)
+        print(f"CPU time per image ({args.threads} thread(s), batch {args.batch_size}, "
+              f"{len(normals)} images, best of 3): without TTA {cost['off']:.1f} ms, with TTA "
+              f"{cost['tta']:.1f} ms ({cost['tta'] / cost['off']:.2f}x)")
+        return 0
     scorer = Scorer(model, device=args.device, tta=args.tta)
 
     def logits(images) -> np.ndarray:

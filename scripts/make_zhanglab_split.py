@@ -20,7 +20,11 @@ links per part plus ``split.csv``::
 
 ``--from-csv`` recreates the folders of an existing ``split.csv`` instead (e.g. the
 bundled model's ``resources/models/default_split.csv``: parts ``train_normal``,
-``val_normal``, ``val_abnormal``).
+``val_normal``, ``val_abnormal``, made before splits were grouped by patient). Then
+each held-out normal part also gets ``<part>_new_patients`` (its images of patients
+with no image in ``train_normal``), and ``--unseen-abnormal N`` adds N pneumonia
+images of patients the CSV does not list at all (``unseen_abnormal``), for figures
+that no training or selection step touched.
 """
 
 from __future__ import annotations
@@ -95,8 +99,10 @@ def make_split(source: Path, out: Path, *, select_normal: int = 150, report_norm
     return write_parts(parts, out)
 
 
-def split_from_csv(source: Path, split_csv: Path, out: Path) -> dict[str, int]:
-    """Recreate the part folders listed in ``split_csv`` (part,file) from ``source``."""
+def split_from_csv(source: Path, split_csv: Path, out: Path, unseen_abnormal: int = 0,
+                   seed: int = 0) -> dict[str, int]:
+    """Recreate the part folders listed in ``split_csv`` (part,file) from ``source``,
+    plus the ``*_new_patients`` and ``unseen_abnormal`` parts (see the module doc)."""
     parts: dict[str, list[Path]] = {}
     with open(split_csv, newline="") as fh:
         for row in csv.DictReader(fh):
@@ -105,6 +111,16 @@ def split_from_csv(source: Path, split_csv: Path, out: Path) -> dict[str, int]:
     if missing:
         raise SystemExit(f"error: {len(missing)} file(s) of {split_csv} are not in {source}, "
                          f"e.g. {missing[0]}")
+    trained = {patient_key(p.name) for p in parts.get("train_normal", [])}
+    for name, files in list(parts.items()):
+        if name != "train_normal" and "normal" in name and "abnormal" not in name:
+            parts[f"{name}_new_patients"] = [p for p in files if patient_key(p.name) not in trained]
+    if unseen_abnormal:
+        listed = {patient_key(p.name) for files in parts.values() for p in files}
+        pool = [p for p in _files(source / "PNEUMONIA") if patient_key(p.name) not in listed]
+        groups = patient_groups(pool)
+        parts["unseen_abnormal"], _ = take_groups(pool, unseen_abnormal, seed,
+                                                  groups.__getitem__)
     return write_parts(parts, out)
 
 
@@ -119,9 +135,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--from-csv", type=Path, metavar="CSV",
                         help="recreate the parts of this split.csv instead of drawing a new split")
+    parser.add_argument("--unseen-abnormal", type=int, default=0, metavar="N",
+                        help="with --from-csv: add N pneumonia images of patients the CSV "
+                             "does not list")
     args = parser.parse_args()
     if args.from_csv is not None:
-        counts = split_from_csv(args.source, args.from_csv, args.out)
+        counts = split_from_csv(args.source, args.from_csv, args.out, args.unseen_abnormal,
+                                args.seed)
     else:
         counts = make_split(args.source, args.out, select_normal=args.select_normal,
                             report_normal=args.report_normal,

@@ -163,3 +163,30 @@ def test_split_script_keeps_patients_on_one_side_of_every_part(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in (again / "report_normal").iterdir()) == sorted(
         p.name for p in (out / "report_normal").iterdir())
+
+
+def test_split_from_an_old_csv_adds_new_patient_and_unseen_parts(tmp_path):
+    src = _fake_zhanglab(tmp_path, 12, 20)
+    normals = sorted(p.name for p in (src / "NORMAL").iterdir())
+    pneumonia = sorted(p.name for p in (src / "PNEUMONIA").iterdir())
+    old = tmp_path / "old.csv"
+    with open(old, "w", newline="") as fh:  # an ungrouped split: patients straddle it
+        w = csv.writer(fh)
+        w.writerow(["part", "file"])
+        w.writerows(("val_normal" if i % 4 == 0 else "train_normal", f"NORMAL/{n}")
+                    for i, n in enumerate(normals))
+        w.writerows(("val_abnormal", f"PNEUMONIA/{n}") for n in pneumonia[:6])
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_zhanglab_split.py"), str(src), str(out),
+         "--from-csv", str(old), "--unseen-abnormal", "10"], capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    train = {patient_key(p.name) for p in (out / "train_normal").iterdir()}
+    val = [patient_key(p.name) for p in (out / "val_normal").iterdir()]
+    new = [patient_key(p.name) for p in (out / "val_normal_new_patients").iterdir()]
+    assert set(val) & train  # the old split was leaky ...
+    assert new and not set(new) & train and len(new) < len(val)  # ... this part is not
+    listed = {patient_key(n) for n in pneumonia[:6]}
+    unseen = [patient_key(p.name) for p in (out / "unseen_abnormal").iterdir()]
+    assert len(unseen) == 10 and not set(unseen) & listed

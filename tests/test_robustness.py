@@ -87,6 +87,15 @@ def test_bench_measures_the_bundled_model_on_real_images(tmp_path):
     assert rows[0]["auc_disease"] == pytest.approx(json.loads(report.read_text())["auc"])
 
 
+def test_bench_times_test_time_averaging():
+    proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
+                  str(VAL / "pneumonia"), "--tta-cost")
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("CPU time per image"))
+    ratio = float(line.rsplit("(", 1)[1].rstrip("x)"))
+    assert ratio > 1.5  # three forward passes instead of one
+
+
 def test_bench_says_what_is_wrong(tmp_path):
     proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
                   str(VAL / "pneumonia"), "--only", "rotate=5")
