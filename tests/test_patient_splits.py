@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 
 from squid_core.training.data_setup import folder_training_data
 from squid_core.training.patients import dicom_patient_id, patient_from_name, patient_key
-from squid_core.training.splits import merge_groups, split_validation, take_groups
+from squid_core.training.splits import (
+    merge_groups,
+    split_validation,
+    stable_order,
+    take_groups,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -190,3 +195,16 @@ def test_split_from_an_old_csv_adds_new_patient_and_unseen_parts(tmp_path):
     listed = {patient_key(n) for n in pneumonia[:6]}
     unseen = [patient_key(p.name) for p in (out / "unseen_abnormal").iterdir()]
     assert len(unseen) == 10 and not set(unseen) & listed
+
+
+def test_files_without_a_patient_split_as_before(tmp_path):
+    """Names with no patient in them keep the ungrouped split of earlier versions (so a
+    run resumed across versions holds out the same images)."""
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for i in range(10):
+        _variant(JPEG, folder / f"scan_{i:02d}.png", i)
+    data = folder_training_data([folder], (32, 32), val_count=3, seed=4, workers=1)
+    keys = [f"0/scan_{i:02d}.png" for i in range(10)]
+    old_val = sorted(stable_order(keys, 4)[:3])  # the rule before grouping
+    assert sorted(p.name for p in data.val.paths) == [k.split("/")[1] for k in old_val]

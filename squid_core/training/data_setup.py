@@ -39,8 +39,13 @@ def _relative_keys(folders: Sequence[str | Path]) -> dict[str, Path]:
 
 
 def patient_groups(files: dict[str, Path]) -> dict[str, str]:
-    """Split key -> patient key (DICOM PatientID, ZhangLab name, or the file itself)."""
-    return {k: patient_key(k.split("/", 1)[1], dicom_patient_id(f)) for k, f in files.items()}
+    """Split key -> patient key (DICOM PatientID, ZhangLab name), or the split key itself
+    for a file that names no patient: such files split exactly as before grouping."""
+    out = {}
+    for k, f in files.items():
+        key = patient_key(k, dicom_patient_id(f))
+        out[k] = k if key.startswith("file:") else key
+    return out
 
 
 def folder_training_data(
