@@ -5,6 +5,12 @@ whose images differ (another detector, another population) can re-calibrate on i
 normals without training: mu and sigma of the discriminator logit, the per-location
 residual statistics of the heatmap and, with a labelled validation folder, the
 operating points and validation metrics. The weights are not touched.
+
+The ``balanced`` point is placed with a margin (the lower end of the specificity's 95 %
+bootstrap interval reaches 0.90), on the validation normals or, without them, on the
+calibration normals. Use at least 100, better 200, of the site's normal studies: measured
+with ``bench/recalibration.py``, fewer normals keep the specificity but widen the margin
+(see docs/robustness.md).
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "calibrate",
         help="re-calibrate a model on normal images (weights unchanged)",
-        description=__doc__.split("\n\n")[1],
+        description="\n\n".join(__doc__.split("\n\n")[1:3]),
     )
     p.add_argument("--model", type=Path, required=True, help="model file to calibrate")
     p.add_argument("--normal", type=Path, nargs="+", required=True, metavar="DIR",
-                   help="folder(s) of normal images (DICOM/PNG/JPEG/TIFF, recursive)")
+                   help="folder(s) of normal images (DICOM/PNG/JPEG/TIFF, recursive); at least "
+                        "100, better 200, studies of the site")
     p.add_argument("--val-normal", type=Path, nargs="+", default=[], metavar="DIR",
                    help="normal validation images (for the operating points)")
     p.add_argument("--val-abnormal", type=Path, nargs="+", default=[], metavar="DIR",
