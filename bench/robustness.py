@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     import squid_core
     from squid_core.model_file import ModelFileError
     from squid_core.scoring.nuisance import nuisance_family, parse_nuisance
-    from squid_core.scoring.robustness import format_table, robustness_table
+    from squid_core.scoring.robustness import flagging_logit, format_table, robustness_table
     from squid_core.scoring.scorer import Scorer
     from squid_core.training.datasets import list_image_files
 
@@ -157,15 +157,18 @@ def main(argv: list[str] | None = None) -> int:
             out += [r.raw_logit for r in scorer.score_batch(images[i:i + args.batch_size])]
         return np.asarray(out)
 
+    op = scorer.operating_point if scorer.calibrated else None
+    flag_below = None if op is None else flagging_logit(float(op["threshold"]), scorer.mu,
+                                                        scorer.sigma)
     t0 = time.perf_counter()
     rows = robustness_table(logits, normals, abnormals, nuisances, seed=args.seed,
-                            n_boot=args.bootstrap,
+                            n_boot=args.bootstrap, flag_below=flag_below,
                             progress=lambda m: print(f"  {m}", file=sys.stderr))
     seconds = time.perf_counter() - t0
     print(f"model {model.name} {model.version}; {len(normals)} normal, {len(abnormals)} "
           f"abnormal images; ranks by the raw logit; tta {'on' if args.tta else 'off'}; "
           f"{seconds:.0f} s ({args.threads} thread(s), {scorer.precision})")
-    print(format_table(rows))
+    print(format_table(rows, None if op is None else str(op["name"])))
     held = sum(r.holds for r in rows[1:])
     print(f"{held} of {len(rows) - 1} transforms meet both targets "
           f"(AUC normals vs transformed 0.40-0.60, vs abnormal >= 0.85)")

@@ -38,7 +38,8 @@ def test_table_follows_a_score_that_reads_brightness():
 
     rows = robustness_table(logits, normals, abnormals,
                             [Nuisance("gamma", 0.5), Nuisance("gamma", 2.0),
-                             Nuisance("noise", 0.001)], n_boot=200)
+                             Nuisance("noise", 0.001)], n_boot=200,
+                            flag_below=float(np.median([im.mean() for im in normals])))
     by = {r.label: r for r in rows}
     assert [r.label for r in rows] == ["none", "gamma=0.5", "gamma=2", "noise=0.001"]
     assert by["none"].auc_shift == 0.5 and by["none"].mean_logit_shift == 0.0
@@ -49,8 +50,24 @@ def test_table_follows_a_score_that_reads_brightness():
     for r in rows:
         assert r.auc_disease_low <= r.auc_disease <= r.auc_disease_high
     assert not by["gamma=2"].holds
-    table = format_table(rows)
+    # flagged when the logit is at or below the normals' median brightness: half the
+    # untouched normals, almost all darkened ones, almost none of the brightened ones
+    assert by["none"].specificity == 0.5
+    assert by["gamma=2"].specificity < 0.2 < 0.8 < by["gamma=0.5"].specificity
+    table = format_table(rows, "median")
     assert table.count("\n") == len(rows) + 1 and "gamma 2 (darker)" in table
+    assert "specificity at 'median'" in table and "| 0.500 |" in table
+
+
+def test_flagging_logit_is_the_scores_threshold():
+    from squid_core.scoring.calibration import scores_from_logits
+    from squid_core.scoring.robustness import flagging_logit
+
+    raw = flagging_logit(77.23, -6.164, 1.677)
+    below, above = scores_from_logits(np.array([raw - 1e-6, raw + 1e-6]), -6.164, 1.677)
+    assert below >= 77.23 > above
+    with pytest.raises(ValueError, match="strictly between 0 and 100"):
+        flagging_logit(100.0, 0.0, 1.0)
 
 
 def test_empty_input_is_refused():
@@ -71,9 +88,11 @@ def test_bench_measures_the_bundled_model_on_real_images(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "8 normal, 8 abnormal images" in proc.stdout
     assert "| gamma 0.8 (brighter) |" in proc.stdout
+    assert "specificity at 'balanced'" in proc.stdout
     rows = json.loads(out.read_text())["rows"]
     assert [r["label"] for r in rows] == ["none", "gamma=0.8", "zoom_out=1.1"]
     assert rows[0]["auc_shift"] == 0.5
+    assert all(0.0 <= r["specificity"] <= 1.0 for r in rows)
     for r in rows:
         assert 0.0 <= r["auc_shift"] <= 1.0
         assert r["auc_disease_low"] <= r["auc_disease"] <= r["auc_disease_high"]
@@ -84,7 +103,10 @@ def test_bench_measures_the_bundled_model_on_real_images(tmp_path):
     assert main(["eval", "--model", str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
                  str(VAL / "pneumonia"), "--device", "cpu", "--quiet", "--bootstrap", "0",
                  "--json", str(report)]) == 0
-    assert rows[0]["auc_disease"] == pytest.approx(json.loads(report.read_text())["auc"])
+    evaluated = json.loads(report.read_text())
+    assert rows[0]["auc_disease"] == pytest.approx(evaluated["auc"])
+    balanced = next(op for op in evaluated["operating_points"] if op["name"] == "balanced")
+    assert rows[0]["specificity"] == pytest.approx(balanced["specificity"])
 
 
 def test_bench_times_test_time_averaging():

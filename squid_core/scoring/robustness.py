@@ -27,7 +27,8 @@ from squid_core.bootstrap import DEFAULT_BOOTSTRAP, bootstrap_auc
 from squid_core.metrics import auc
 from squid_core.scoring.nuisance import Nuisance
 
-__all__ = ["RobustnessRow", "robustness_table", "format_table", "SHIFT_BAND", "MIN_DISEASE_AUC"]
+__all__ = ["RobustnessRow", "robustness_table", "format_table", "flagging_logit", "SHIFT_BAND",
+           "MIN_DISEASE_AUC"]
 
 #: The band of ``auc_shift`` that counts as "the score ignores the nuisance".
 SHIFT_BAND = (0.40, 0.60)
@@ -48,6 +49,7 @@ class RobustnessRow:
     auc_disease_low: float
     auc_disease_high: float
     mean_logit_shift: float  # mean over images of logit(transformed) - logit(original)
+    specificity: float | None = None  # of the transformed normals at ``flag_below`` (if given)
 
     @property
     def holds(self) -> bool:
@@ -72,11 +74,15 @@ def robustness_table(
     *,
     seed: int = 0,
     n_boot: int = DEFAULT_BOOTSTRAP,
+    flag_below: float | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> list[RobustnessRow]:
     """The untouched row, then one row per nuisance. Image ``i`` gets noise seed
     ``seed + i``, so a table is reproducible. ``auc_disease`` carries a stratified
-    bootstrap 95 % interval (``n_boot`` resamples, seeded)."""
+    bootstrap 95 % interval (``n_boot`` resamples, seeded). With ``flag_below`` (the
+    raw logit at or below which an image is flagged, e.g. from
+    :func:`flagging_logit`), each row also gives the specificity of the transformed
+    normals at that operating point: what a site acquiring that way would see."""
     if not normals or not abnormals:
         raise ValueError("the yardstick needs at least one normal and one abnormal image")
     base = np.asarray(score_logits(normals), dtype=np.float64)
@@ -85,8 +91,9 @@ def robustness_table(
     def row(label: str, description: str, logits: np.ndarray) -> RobustnessRow:
         ci = bootstrap_auc(-np.r_[logits, abn], np.r_[np.zeros(logits.size), np.ones(abn.size)],
                            n_boot=n_boot, seed=seed)
+        spec = None if flag_below is None else float(np.mean(logits > flag_below))
         return RobustnessRow(label, description, _two_class_auc(base, logits), ci.estimate,
-                             ci.low, ci.high, float(np.mean(logits - base)))
+                             ci.low, ci.high, float(np.mean(logits - base)), spec)
 
     rows = [row("none", "untouched", base)]
     for nuisance in nuisances:
@@ -97,17 +104,30 @@ def robustness_table(
     return rows
 
 
-def format_table(rows: Sequence[RobustnessRow]) -> str:
-    """A Markdown table of the rows (pipe-separated, one line each)."""
+def flagging_logit(threshold: float, mu: float, sigma: float) -> float:
+    """The raw logit at or below which ``score >= threshold`` (score = 100 * (1 -
+    sigmoid((raw - mu) / sigma)), threshold strictly between 0 and 100)."""
+    if not 0.0 < threshold < 100.0:
+        raise ValueError(f"threshold must be strictly between 0 and 100, got {threshold}")
+    p = threshold / 100.0
+    return float(mu + sigma * np.log((1.0 - p) / p))
+
+
+def format_table(rows: Sequence[RobustnessRow], point_name: str | None = None) -> str:
+    """A Markdown table of the rows (pipe-separated, one line each); with ``point_name``
+    a column of the transformed normals' specificity at that operating point."""
+    spec_head = f" specificity at '{point_name}' |" if point_name else ""
     lines = [
         "| transform of the normals | AUC normals vs transformed (0.5 = ignored) "
-        "| AUC transformed normals vs abnormal [95 % CI] | mean logit shift | holds |",
-        "|---|---|---|---|---|",
+        f"| AUC transformed normals vs abnormal [95 % CI] | mean logit shift |{spec_head} holds |",
+        "|---|---|---|---|" + ("---|" if point_name else "") + "---|",
     ]
     for r in rows:
+        spec = "" if not point_name else (
+            " n/a |" if r.specificity is None else f" {r.specificity:.3f} |")
         lines.append(
             f"| {r.description} | {r.auc_shift:.3f} | {r.auc_disease:.3f} "
             f"[{r.auc_disease_low:.3f}, {r.auc_disease_high:.3f}] | {r.mean_logit_shift:+.2f} "
-            f"| {'yes' if r.holds else 'no'} |"
+            f"|{spec} {'yes' if r.holds else 'no'} |"
         )
     return "\n".join(lines)
