@@ -99,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="only these transforms, e.g. gamma=0.8 zoom_in=1.15")
     ap.add_argument("--tta", action="store_true",
                     help="score with test-time averaging over re-framings (Scorer tta=True)")
+    ap.add_argument("--standardise", action="store_true",
+                    help="match every image's histogram to the mean of the reference normals "
+                         "before scoring (squid_core.scoring.standardise)")
+    ap.add_argument("--reference", type=Path, nargs="+", metavar="DIR",
+                    help="reference normals for --standardise (default: the split file's "
+                         "train_normal, the images the bundled model trained on)")
     ap.add_argument("--tta-cost", action="store_true",
                     help="only time scoring the normals without and with --tta (CPU ms/image)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -150,11 +156,24 @@ def main(argv: list[str] | None = None) -> int:
               f"{cost['tta']:.1f} ms ({cost['tta'] / cost['off']:.2f}x)")
         return 0
     scorer = Scorer(model, device=args.device, tta=args.tta)
+    prepare = (lambda im: im)  # noqa: E731
+    if args.standardise:
+        from squid_core.scoring.standardise import match_histogram, reference_quantiles
+
+        if args.reference:
+            ref_files = list_image_files(args.reference)
+        elif args.split.is_file() and args.data.is_dir():
+            ref_files = _split_files(args.split, args.data, "train_normal")
+        else:
+            ap.error("--standardise needs --reference DIR or the split file and its data folder")
+        reference = reference_quantiles(_read(ref_files))
+        prepare = (lambda im: match_histogram(im, reference))  # noqa: E731
 
     def logits(images) -> np.ndarray:
         out = []
         for i in range(0, len(images), args.batch_size):
-            out += [r.raw_logit for r in scorer.score_batch(images[i:i + args.batch_size])]
+            batch = [prepare(im) for im in images[i:i + args.batch_size]]
+            out += [r.raw_logit for r in scorer.score_batch(batch)]
         return np.asarray(out)
 
     op = scorer.operating_point if scorer.calibrated else None
@@ -167,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     print(f"model {model.name} {model.version}; {len(normals)} normal, {len(abnormals)} "
           f"abnormal images; ranks by the raw logit; tta {'on' if args.tta else 'off'}; "
+          f"standardised {'yes' if args.standardise else 'no'}; "
           f"{seconds:.0f} s ({args.threads} thread(s), {scorer.precision})")
     print(format_table(rows, None if op is None else str(op["name"])))
     held = sum(r.holds for r in rows[1:])
@@ -175,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({
             "model": str(args.model), "n_normal": len(normals), "n_abnormal": len(abnormals),
-            "tta": args.tta, "seconds": seconds, "rows": [r.as_dict() for r in rows]}, indent=2))
+            "tta": args.tta, "standardise": args.standardise, "seconds": seconds, "rows": [r.as_dict() for r in rows]}, indent=2))
     return 0
 
 

@@ -118,6 +118,18 @@ def test_bench_times_test_time_averaging():
     assert ratio > 1.5  # three forward passes instead of one
 
 
+def test_bench_standardises_before_scoring(tmp_path):
+    out = tmp_path / "rows.json"
+    proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
+                  str(VAL / "pneumonia"), "--only", "gamma=0.7", "--bootstrap", "100",
+                  "--standardise", "--reference", str(VAL / "normal"), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "standardised yes" in proc.stdout
+    rows = json.loads(out.read_text())["rows"]
+    # histogram matching undoes a gamma: the transformed normals score (almost) as before
+    assert abs(rows[1]["auc_shift"] - 0.5) < 0.1 and abs(rows[1]["mean_logit_shift"]) < 0.1
+
+
 def test_bench_says_what_is_wrong(tmp_path):
     proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
                   str(VAL / "pneumonia"), "--only", "rotate=5")
