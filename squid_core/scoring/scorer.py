@@ -22,6 +22,10 @@ points on some images (``bench/bf16_scores.py``). With ``compile=True`` batch-1
 scoring runs a ``torch.compile``d pipeline (``compiled.py``), compiled on first use
 or by ``compile()``.
 
+A model file carrying an intensity reference (``squid calibrate --standardise``, see
+:mod:`squid_core.scoring.standardise`) has every resized input matched to it before the
+networks see it, as in its calibration and training.
+
 Test-time averaging (``tta=True``, off by default): the raw logit is the mean of the
 logits of a few re-framings of the image (:data:`TTA_VIEWS`: as given, zoomed in and
 zoomed out by 8 %, see :mod:`squid_core.scoring.nuisance`), so that the score depends
@@ -53,6 +57,7 @@ from squid_core.scoring.heatmap import heatmap as make_heatmap
 from squid_core.scoring.heatmap import resize_map
 from squid_core.scoring.nuisance import Nuisance
 from squid_core.scoring.result import AnalysisResult
+from squid_core.scoring.standardise import match_histogram, reference_of
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +190,9 @@ class Scorer:
             self._compiled = CompiledPipeline(self._gen, self._disc, self.size, self.device,
                                               self._channels_last, self.bf16)
         meta = model.metadata or {}
+        #: Reference quantiles every input is matched to (model files written by
+        #: ``squid calibrate --standardise``), or None: images as they are.
+        self.intensity_reference = reference_of(meta)
         cal = meta.get("calibration")
         self.calibrated = bool(cal)
         self.mu = float(cal["mu"]) if cal else 0.0
@@ -296,6 +304,8 @@ class Scorer:
             return []
         t0 = time.perf_counter()
         batch = np.stack([resize_for_model(im, self.size) for im in images])
+        if self.intensity_reference is not None:
+            batch = np.stack([match_histogram(im, self.intensity_reference) for im in batch])
         views = [batch] + [np.stack([v.apply(im) for im in batch]) for v in self.tta_views[1:]]
         t1 = time.perf_counter()
         recons, logits, device = self._run_with_fallback(np.concatenate(views))
