@@ -95,3 +95,17 @@ def test_few_normals_fall_back_to_flagging_no_validation_normal():
     t = threshold_for_specificity_bound(s, y, 0.90, n_boot=200)
     assert metrics_at_threshold(s, y, t).specificity == 1.0
     assert t > 3.0
+
+
+def test_paired_auc_difference():
+    from squid_core.bootstrap import bootstrap_auc_difference
+
+    s, y = _data()
+    same = bootstrap_auc_difference(s, s, y, n_boot=200)
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+    better = s + 8.0 * y  # the candidate separates the classes more
+    d = bootstrap_auc_difference(s, better, y, n_boot=500, seed=2)
+    assert d.estimate == pytest.approx(roc_auc_score(y, better) - roc_auc_score(y, s))
+    assert 0.0 < d.low < d.estimate < d.high
+    # pairing: the interval of the difference is narrower than either AUC's own interval
+    assert d.high - d.low < bootstrap_auc(s, y, n_boot=500).high - bootstrap_auc(s, y, n_boot=500).low

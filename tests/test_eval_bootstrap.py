@@ -68,3 +68,28 @@ def test_printed_table_shows_the_intervals(tmp_path, capsys):
     rc = main(["eval", "--model", str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
                str(VAL / "pneumonia"), "--device", "cpu", "--quiet", "--bootstrap", "-1"])
     assert rc == 2 and "--bootstrap must be 0 or more" in capsys.readouterr().err
+
+
+def test_compare_auc_bench_pairs_two_reports(evaluated, tmp_path):
+    import subprocess
+    import sys
+
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(evaluated))
+    flipped = dict(evaluated)  # a "candidate" that scores every abnormal image as normal
+    flipped["images"] = [{**im, "raw_logit": im["raw_logit"] + (20.0 if im["label"] else 0.0)}
+                         for im in evaluated["images"]]
+    cand = tmp_path / "cand.json"
+    cand.write_text(json.dumps(flipped))
+    script = ROOT / "bench" / "compare_auc.py"
+    proc = subprocess.run([sys.executable, str(script), str(base), str(base), "--bootstrap",
+                           "200"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "8 normal, 8 abnormal images in both reports" in proc.stdout
+    assert "paired) 0.000 [0.000, 0.000]" in proc.stdout
+    proc = subprocess.run([sys.executable, str(script), str(base), str(cand), "--bootstrap",
+                           "200"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "candidate AUC 0.000" in proc.stdout
+    proc = subprocess.run([sys.executable, str(script), str(base), str(tmp_path / "none.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "cannot read the reports" in proc.stderr
