@@ -65,6 +65,12 @@ def _read(files: list[Path]) -> list[np.ndarray]:
     return out
 
 
+def _standardised(by_bench: bool, scorer) -> str:
+    if scorer.intensity_reference is not None:
+        return "by the model file" + (" and again by the bench" if by_bench else "")
+    return "yes" if by_bench else "no"
+
+
 def tta_cost(model, images: list[np.ndarray], batch_size: int, device: str,
              repeats: int = 3) -> dict[str, float]:
     """Least process CPU time per image (ms) of scoring ``images`` without and with
@@ -186,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - t0
     print(f"model {model.name} {model.version}; {len(normals)} normal, {len(abnormals)} "
           f"abnormal images; ranks by the raw logit; tta {'on' if args.tta else 'off'}; "
-          f"standardised {'yes' if args.standardise else 'no'}; "
+          f"standardised {_standardised(args.standardise, scorer)}; "
           f"{seconds:.0f} s ({args.threads} thread(s), {scorer.precision})")
     print(format_table(rows, None if op is None else str(op["name"])))
     held = sum(r.holds for r in rows[1:])
