@@ -19,10 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Score labelled images and report AUC, ROC points, and sensitivity, specificity, "
             "accuracy and F1 at each operating point stored in the model (chosen on its "
-            "validation split, never tuned on the set evaluated here), each with a stratified "
-            "bootstrap 95 %% confidence interval (normals and abnormals resampled "
-            "separately, seeded). With --labels (a DigitAnatomy labels.csv), AUC per "
-            "anomaly type too."
+            "validation split, never tuned on the set evaluated here), with stratified "
+            "bootstrap 95 % confidence intervals for the AUC and for each point's "
+            "sensitivity and specificity (normals and abnormals resampled separately, "
+            "seeded). With --labels (a DigitAnatomy labels.csv), AUC per anomaly type too."
         ),
     )
     p.add_argument("--model", type=Path, required=True, help="model file (.safetensors)")
