@@ -109,3 +109,25 @@ def test_paired_auc_difference():
     assert 0.0 < d.low < d.estimate < d.high
     # pairing: the interval of the difference is narrower than either AUC's own interval
     assert d.high - d.low < bootstrap_auc(s, y, n_boot=500).high - bootstrap_auc(s, y, n_boot=500).low
+
+
+def test_bound_matches_a_brute_force_over_every_candidate():
+    """The fast rule (cumulative counts per distinct normal score) picks what evaluating
+    the lower bound at every candidate threshold picks."""
+    from squid_core.bootstrap import resample_counts
+    from squid_core.scoring.operating_point import candidate_thresholds
+
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n0, n1 = int(rng.integers(3, 120)), int(rng.integers(0, 60))
+        s = np.r_[rng.normal(0, 1, n0), rng.normal(1, 1, n1)].round(int(rng.integers(0, 3)))
+        y = np.r_[np.zeros(n0, int), np.ones(n1, int)]
+        target = float(rng.uniform(0.5, 0.95))
+        cands = candidate_thresholds(s)
+        normals = s[y == 0]
+        counts = resample_counts(n0, 300, np.random.default_rng(0)).astype(float)
+        spec = counts @ (normals[:, None] < cands[None, :]) / n0
+        lower = np.percentile(spec, 2.5, axis=0)
+        ok = np.flatnonzero(lower >= target - 1e-12)
+        expected = cands[ok[0]] if ok.size else cands[-1]
+        assert threshold_for_specificity_bound(s, y, target, n_boot=300) == expected
