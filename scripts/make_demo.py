@@ -64,7 +64,9 @@ def wrap_as_secondary_capture(image_path: Path, out: Path, name: str, patient_id
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("split", type=Path, help="output of scripts/make_zhanglab_split.py")
+    parser.add_argument("split", type=Path,
+                        help="folders of the bundled model's split: scripts/make_zhanglab_split.py "
+                             "... --from-csv resources/models/default_split.csv")
     parser.add_argument("shared_data", type=Path, help="the shared data folder (../shared/data)")
     parser.add_argument("out", type=Path)
     args = parser.parse_args()

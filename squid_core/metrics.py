@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-__all__ = ["ThresholdMetrics", "auc", "roc_points", "metrics_at_threshold"]
+__all__ = ["ThresholdMetrics", "as_arrays", "auc", "roc_points", "metrics_at_threshold"]
 
 
-def _as_arrays(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def as_arrays(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (float64) and labels (int64) as flat arrays, checked: same length, labels 0/1."""
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels).astype(np.int64).ravel()
     if s.shape != y.shape:
@@ -30,7 +31,7 @@ def _as_arrays(scores: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarr
 
 def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     """Area under the ROC curve; NaN when only one class is present (AUC undefined)."""
-    s, y = _as_arrays(scores, labels)
+    s, y = as_arrays(scores, labels)
     if np.unique(y).size < 2:
         return float("nan")
     return float(roc_auc_score(y, s))
@@ -43,7 +44,7 @@ def roc_points(scores: Sequence[float], labels: Sequence[int]) -> dict[str, list
     an infinite threshold (nothing flagged); it is replaced by ``max(score) + 1`` so
     that the result is valid JSON.
     """
-    s, y = _as_arrays(scores, labels)
+    s, y = as_arrays(scores, labels)
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=True)
     thr = np.where(np.isfinite(thr), thr, (s.max() if s.size else 0.0) + 1.0)
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thr.tolist()}
@@ -79,7 +80,7 @@ def metrics_at_threshold(
     Rates whose denominator is zero (e.g. sensitivity with no abnormal images) are NaN
     rather than a misleading 0 or 1.
     """
-    s, y = _as_arrays(scores, labels)
+    s, y = as_arrays(scores, labels)
     pred = (s >= threshold).astype(np.int64)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
     return ThresholdMetrics(

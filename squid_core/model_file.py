@@ -211,6 +211,12 @@ def _check_document(doc: dict[str, Any], name: str) -> None:
     default = doc.get("default_operating_point")
     if default is not None and default not in {op["name"] for op in ops}:
         raise ModelFileError(f"{name}: default operating point {default!r} is not defined")
+    from squid_core.scoring.standardise import reference_of
+
+    try:
+        reference_of(doc)
+    except ValueError as e:
+        raise ModelFileError(f"{name}: {e}") from None
 
 
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> SquidModel:

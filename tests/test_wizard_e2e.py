@@ -166,6 +166,9 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     vp.set_target("specificity", 0.75)
     op = wizard.state.operating_point
     assert op["name"] == "specificity 0.75" and op["specificity"] >= 0.75
+    assert "95 % bootstrap interval" in op["rule"]  # chosen with the margin
+    assert "specificity" in vp.point_label.text() and "(95 % interval" in vp.point_label.text()
+    assert vp.margin_label.isVisible() and "re-calibrate on about 200 new normal" in vp.margin_label.text()
 
     # 5. save under a name with notes, activate
     wizard.next()

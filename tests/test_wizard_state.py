@@ -43,7 +43,12 @@ def test_operating_point_by_target_specificity_and_sensitivity() -> None:
     labels = [0, 0, 0, 0, 1, 1, 1, 1]
     spec = choose_operating_point(scores, labels, "specificity", 0.75, "validation")
     assert spec["name"] == "specificity 0.75" and spec["specificity"] >= 0.75
-    assert 30 < spec["threshold"] <= 40
+    # four normals cannot show 0.75 with a margin: the point flags none of them
+    assert 40 < spec["threshold"] <= 60 and "95 % bootstrap interval" in spec["rule"]
+    many = list(range(200))  # 200 normals scored 0..199: the margin is a few normals
+    with_margin = choose_operating_point(many + [500], [0] * 200 + [1], "specificity", 0.75,
+                                         "validation")
+    assert 0.75 < with_margin["specificity"] < 0.90 and with_margin["threshold"] > 150
     sens = choose_operating_point(scores, labels, "sensitivity", 1.0, "validation")
     assert sens["sensitivity"] == 1.0 and 40 < sens["threshold"] <= 60
     state = WizardState(operating_point=spec, validation={"operating_points": [

@@ -5,6 +5,12 @@ whose images differ (another detector, another population) can re-calibrate on i
 normals without training: mu and sigma of the discriminator logit, the per-location
 residual statistics of the heatmap and, with a labelled validation folder, the
 operating points and validation metrics. The weights are not touched.
+
+The ``balanced`` point is placed with a margin (the lower end of the specificity's 95 %
+bootstrap interval reaches 0.90), on the validation normals or, without them, on the
+calibration normals. Use at least 100, better 200, of the site's normal studies: measured
+with ``bench/recalibration.py``, fewer normals keep the specificity but widen the margin
+(see docs/robustness.md).
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "calibrate",
         help="re-calibrate a model on normal images (weights unchanged)",
-        description=__doc__.split("\n\n")[1],
+        description="\n\n".join(__doc__.split("\n\n")[1:3]),
     )
     p.add_argument("--model", type=Path, required=True, help="model file to calibrate")
     p.add_argument("--normal", type=Path, nargs="+", required=True, metavar="DIR",
-                   help="folder(s) of normal images (DICOM/PNG/JPEG/TIFF, recursive)")
+                   help="folder(s) of normal images (DICOM/PNG/JPEG/TIFF, recursive); at least "
+                        "100, better 200, studies of the site")
     p.add_argument("--val-normal", type=Path, nargs="+", default=[], metavar="DIR",
                    help="normal validation images (for the operating points)")
     p.add_argument("--val-abnormal", type=Path, nargs="+", default=[], metavar="DIR",
@@ -31,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (default: auto)")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     p.add_argument("--workers", type=int, default=2, help="threads decoding images (default 2)")
+    p.add_argument("--standardise", action="store_true",
+                   help="match every image's histogram to the mean of these normals' (stored in "
+                        "the model; the scorer, calibration and training then apply it). Give "
+                        "the model's TRAINING normals here, once; re-calibrating at a site later "
+                        "keeps the stored reference (docs/robustness.md)")
     p.add_argument("--out", "-o", type=Path, required=True, metavar="MODEL",
                    help="where to write the calibrated model (may be --model itself)")
     p.set_defaults(func=run)
@@ -64,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     before = model.discriminator_statistics
     model.metadata["discriminator_statistics"] = PER_IMAGE
+    if args.standardise:
+        from squid_core.scoring.standardise import attach_reference
+
+        attach_reference(model, data.train.images)
     cfg = TrainConfig(preset="compact", batch_size=args.batch_size)
     model.to(device)
     metrics = calibrate_model(model, data, cfg, device)
@@ -75,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     model.to("cpu").save(args.out)
     cal = model.metadata["calibration"]
     print(f"calibrated on {cal['n_images']} normal image(s): mu {cal['mu']:.4f}, "
-          f"sigma {cal['sigma']:.4f}")
+          f"sigma {cal['sigma']:.4f}"
+          + ("; images standardised to their mean histogram" if args.standardise else ""))
     val = metrics.get("validation")
     if val:
         print(f"validation AUC {val['auc']:.4f} ({val['n_normal']} normal, "

@@ -47,6 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="use at most N --val-abnormal images (chosen deterministically)")
     p.add_argument("--mnist", type=Path, default=DEFAULT_MNIST,
                    help="MNIST IDX folder for --preset digitanatomy (default: %(default)s)")
+    p.add_argument("--augment", choices=("paper", "acquisition", "none"),
+                   help="training augmentation: paper (random affine, translate 5 %%, scale "
+                        "0.95-1.05; the default), acquisition (zoom 0.8-1.25 with an edge "
+                        "border, gamma, contrast, sharpness, noise; implemented, not yet "
+                        "measured: docs/robustness.md) or none")
+    p.add_argument("--standardise", action="store_true",
+                   help="match every image's histogram to the training normals' mean histogram "
+                        "in training, calibration and scoring (stored in the model; a model "
+                        "fine-tuned with --init inherits its reference)")
     p.add_argument("--epochs", type=int, help="number of epochs (default: 200)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     p.add_argument("--max-minutes", type=float,
@@ -100,6 +109,11 @@ def _train_config(args: argparse.Namespace, resumed: dict | None):
     if resumed is None:
         cfg.seed = args.seed
         cfg.bf16, cfg.channels_last = args.bf16, args.channels_last
+        cfg.standardise = args.standardise
+        if args.augment == "none":
+            cfg.augment = False
+        elif args.augment is not None:
+            cfg.augment, cfg.augment_recipe = True, args.augment
         for name in ("batch_size", "images_per_epoch"):
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
@@ -205,6 +219,10 @@ def _run(args: argparse.Namespace, device, ctx) -> int:
         if len(data.train) < cfg.batch_size:
             return _fail(f"only {len(data.train)} readable training images; need at least "
                          f"{cfg.batch_size} (one batch)")
+    if cfg.standardise and data.train is not None:  # recomputed identically on --resume
+        from squid_core.scoring.standardise import attach_reference
+
+        attach_reference(model, data.train.images)
     ckpt_dir = args.checkpoint_dir or args.out.with_suffix(".ckpt")
     result = train(model, data, cfg, out_path=args.out, checkpoint_dir=ckpt_dir,
                    resume=args.resume, device=device, callbacks=cb, dist=ctx)

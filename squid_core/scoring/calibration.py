@@ -58,23 +58,29 @@ def run_model(
     """Raw discriminator logits of ``D(G(x)["recon"])`` for every image, in eval mode,
     with the discriminator evaluated as the scorer evaluates it
     (``model.scoring_discriminator()``: per-image statistics, or the running averages
-    of older model files).
+    of older model files), on images standardised as the model file asks
+    (:mod:`squid_core.scoring.standardise`; none for files without it).
 
     ``batches`` yields (B, 1, h, w) float tensors in [0, 1] at the model's size. With
     ``keep_residuals`` the per-image ``|x - recon|`` maps come back too, and the first
     ``keep_images`` inputs and reconstructions (for sample views). The modules' train
     or eval mode is restored afterwards.
     """
+    from squid_core.scoring.standardise import match_batch, reference_of
+
     gen = model.generator
     mode = gen.training
     gen.eval()
     disc = model.scoring_discriminator().to(device)
     device = torch.device(device)
+    reference = reference_of(model.metadata)
     logits, residuals, inputs, recons = [], [], [], []
     n_kept = 0
     try:
         for x in batches:
             x = x.to(device=device, dtype=torch.float32)
+            if reference is not None:  # the model file's intensity standardisation
+                x = match_batch(x, reference)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 recon = gen(x, teacher=False)["recon"]
                 raw = disc(recon)

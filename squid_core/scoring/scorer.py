@@ -21,6 +21,17 @@ the discrete top-k memory reads amplify bfloat16 rounding: scores move by severa
 points on some images (``bench/bf16_scores.py``). With ``compile=True`` batch-1
 scoring runs a ``torch.compile``d pipeline (``compiled.py``), compiled on first use
 or by ``compile()``.
+
+A model file carrying an intensity reference (``squid calibrate --standardise``, see
+:mod:`squid_core.scoring.standardise`) has every resized input matched to it before the
+networks see it, as in its calibration and training.
+
+Test-time averaging (``tta=True``, off by default): the raw logit is the mean of the
+logits of a few re-framings of the image (:data:`TTA_VIEWS`: as given, zoomed in and
+zoomed out by 8 %, see :mod:`squid_core.scoring.nuisance`), so that the score depends
+less on how tightly the chest was framed; the reconstruction and heatmap are those of
+the image as given. It costs one forward pass per view. Measured on the bundled model
+with ``bench/robustness.py --tta`` (see ``docs/robustness.md``).
 """
 
 from __future__ import annotations
@@ -44,7 +55,9 @@ from squid_core.scoring.compiled import CompiledPipeline
 from squid_core.scoring.device import resolve_device
 from squid_core.scoring.heatmap import heatmap as make_heatmap
 from squid_core.scoring.heatmap import resize_map
+from squid_core.scoring.nuisance import Nuisance
 from squid_core.scoring.result import AnalysisResult
+from squid_core.scoring.standardise import match_histogram, reference_of
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +91,10 @@ def _to_numpy(recon: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np
     """(reconstructions (B, S, S), logits (B,)) as float32 arrays on the CPU."""
     return recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy()
 
+
+#: The re-framings averaged by ``Scorer(tta=True)``; the first is the image as given.
+TTA_VIEWS: tuple[Nuisance | None, ...] = (None, Nuisance("zoom_in", 1.08),
+                                          Nuisance("zoom_out", 1.08))
 
 #: Numeric precisions of the inference copy, see `prepare_inference`.
 PRECISIONS = ("fp32", "mixed", "bf16")
@@ -149,8 +166,12 @@ class Scorer:
     """Scores display-space images with one SquidModel on one device."""
 
     def __init__(self, model: Any, device: str | torch.device = "auto", bf16: bool = False,
-                 compile: bool = False, precision: str | None = None) -> None:
+                 compile: bool = False, precision: str | None = None,
+                 tta: bool | Sequence[Nuisance | None] = False) -> None:
         self.model = model
+        #: Views whose logits are averaged (``(None,)``: no test-time averaging).
+        self.tta_views: tuple[Nuisance | None, ...] = (
+            TTA_VIEWS if tta is True else (None,) if tta is False else (None, *tta))
         self.device = resolve_device(device)
         #: ``fp32``, ``mixed`` or ``bf16`` (see `prepare_inference`); ``bf16=True`` is
         #: short for ``precision="bf16"``; by default ``mixed`` on a CPU, else ``fp32``.
@@ -169,6 +190,9 @@ class Scorer:
             self._compiled = CompiledPipeline(self._gen, self._disc, self.size, self.device,
                                               self._channels_last, self.bf16)
         meta = model.metadata or {}
+        #: Reference quantiles every input is matched to (model files written by
+        #: ``squid calibrate --standardise``), or None: images as they are.
+        self.intensity_reference = reference_of(meta)
         cal = meta.get("calibration")
         self.calibrated = bool(cal)
         self.mu = float(cal["mu"]) if cal else 0.0
@@ -280,8 +304,13 @@ class Scorer:
             return []
         t0 = time.perf_counter()
         batch = np.stack([resize_for_model(im, self.size) for im in images])
+        if self.intensity_reference is not None:
+            batch = np.stack([match_histogram(im, self.intensity_reference) for im in batch])
+        views = [batch] + [np.stack([v.apply(im) for im in batch]) for v in self.tta_views[1:]]
         t1 = time.perf_counter()
-        recons, logits, device = self._run_with_fallback(batch)
+        recons, logits, device = self._run_with_fallback(np.concatenate(views))
+        recons = recons[: len(images)]
+        logits = logits.reshape(len(views), len(images)).mean(axis=0)
         t2 = time.perf_counter()
         share = 1.0 / len(images)
         results = []

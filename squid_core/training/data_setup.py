@@ -17,10 +17,11 @@ import torch
 
 from squid_core.training.datasets import ImageSet, list_image_files, load_image_set
 from squid_core.training.digit_anatomy import DigitSource, NormalGridStream, generate_test_set
+from squid_core.training.patients import dicom_patient_id, patient_key
 from squid_core.training.splits import split_validation, take_subset
 from squid_core.training.trainer import TrainingData
 
-__all__ = ["folder_training_data", "digit_training_data"]
+__all__ = ["folder_training_data", "digit_training_data", "patient_groups"]
 
 
 def _relative_keys(folders: Sequence[str | Path]) -> dict[str, Path]:
@@ -35,6 +36,16 @@ def _relative_keys(folders: Sequence[str | Path]) -> dict[str, Path]:
             rel = f.relative_to(folder).as_posix() if folder.is_dir() else f.name
             keys[f"{i}/{rel}"] = f
     return keys
+
+
+def patient_groups(files: dict[str, Path]) -> dict[str, str]:
+    """Split key -> patient key (DICOM PatientID, ZhangLab name), or the split key itself
+    for a file that names no patient: such files split exactly as before grouping."""
+    out = {}
+    for k, f in files.items():
+        key = patient_key(k, dicom_patient_id(f))
+        out[k] = k if key.startswith("file:") else key
+    return out
 
 
 def folder_training_data(
@@ -53,15 +64,22 @@ def folder_training_data(
     """Decode the folders once and split off validation images.
 
     Without ``val_normal_dirs``, ``val_fraction`` or ``val_count`` normals are held out
-    of ``normal_dirs`` (deterministically, by name and seed); abnormal validation
-    images come from ``val_abnormal_dirs`` (at most ``val_max_abnormal``).
+    of ``normal_dirs`` (deterministically, by name and seed, whole patients: no
+    patient has images on both sides, see :mod:`squid_core.training.patients`);
+    abnormal validation images come from ``val_abnormal_dirs`` (at most
+    ``val_max_abnormal``).
     """
     normals = _relative_keys(normal_dirs)
     val_normals: list[Path] = list_image_files(val_normal_dirs) if val_normal_dirs else []
+    n_patients = None
     if not val_normal_dirs and (val_fraction is not None or val_count is not None):
+        groups = patient_groups(normals)
         train_keys, val_keys = split_validation(
-            list(normals), fraction=val_fraction, count=val_count, seed=seed
+            list(normals), fraction=val_fraction, count=val_count, seed=seed,
+            group_of=groups.__getitem__,
         )
+        n_patients = {"train": len({groups[k] for k in train_keys}),
+                      "val": len({groups[k] for k in val_keys})}
         val_normals = [normals[k] for k in val_keys]
         normals = {k: normals[k] for k in train_keys}
     abnormal_keys = _relative_keys(val_abnormal_dirs)
@@ -80,7 +98,8 @@ def folder_training_data(
         "n_val_normal": len(parts[0]),
         "n_val_abnormal": len(parts[1]),
         "n_rejected": len(rejected),
-        "split": {"val_fraction": val_fraction, "val_count": val_count, "seed": seed},
+        "split": {"val_fraction": val_fraction, "val_count": val_count, "seed": seed,
+                  "grouped_by": "patient", "n_patients": n_patients},
     }
     return TrainingData(train=train, val=val, rejected=rejected, summary=summary)
 

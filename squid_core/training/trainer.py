@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from squid_core.model.discriminator import PER_IMAGE
-from squid_core.training.augment import random_affine
+from squid_core.scoring.standardise import match_batch, reference_of
+from squid_core.training.augment import augment_batch
 from squid_core.training.callbacks import EpochInfo, StepInfo, TrainingCallbacks, TrainingControl
 from squid_core.training.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
 from squid_core.training.config import TrainConfig
@@ -262,9 +263,12 @@ def _dist_restore_rng(ck: dict, data: TrainingData, cfg: TrainConfig, dist, run:
                         "random augmentation streams re-derived per rank")
 
 
-def _prepare(x: torch.Tensor, cfg: TrainConfig, device: torch.device) -> torch.Tensor:
+def _prepare(x: torch.Tensor, cfg: TrainConfig, device: torch.device,
+             reference=None) -> torch.Tensor:
     if cfg.augment:
-        x = random_affine(x, cfg.translate, cfg.scale_range)
+        x = augment_batch(x, cfg.augment_recipe, cfg.translate, cfg.scale_range)
+    if reference is not None:  # the model's intensity standardisation, after augmenting
+        x = match_batch(x, reference)
     x = x.to(device, non_blocking=True)
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -375,6 +379,7 @@ def train(
     status = "completed"
     t_start = time.perf_counter()
     elapsed0 = run.elapsed
+    reference = reference_of(model.metadata)  # None: images as they are (paper recipe)
     while run.epoch < cfg.epochs and status == "completed":
         callbacks.on_epoch_start(run.epoch, steps)
         t_epoch = time.perf_counter()
@@ -392,7 +397,7 @@ def train(
                 control_stop = True  # agreed below, after this (collective) step
             else:
                 control_stop = False
-            x = _prepare(x, cfg, device)
+            x = _prepare(x, cfg, device, reference)
             losses = gan_step(
                 model, x, opt, cfg.weights,
                 update_generator=run.global_step % cfg.n_critic == 0, bf16=cfg.bf16,
