@@ -2,7 +2,8 @@
 
 The filesystem fixtures inject storage faults for real: a tmpfs of a few hundred KiB
 that a test fills up (ENOSPC), and a tmpfs remounted read-only (EROFS). They need
-root and mount rights (as in the CI container); elsewhere the tests using them skip.
+root and mount rights (as in the CI container); elsewhere the tests using them skip,
+and CI's skip rule (tests/skip_policy.py, registered here) fails a CI run on such a skip.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from skip_policy import pytest_configure  # noqa: F401  (CI's skip rule, see the module)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
