@@ -20,11 +20,37 @@ from skip_policy import pytest_configure  # noqa: F401  (CI's skip rule, see the
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = ROOT / "resources" / "models" / "default.safetensors"
+DEMO = ROOT / "resources" / "demo"
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def bundled_model():
+    """The shipped model (resources/models/default.safetensors), loaded once per session.
+
+    Tests must not change it (its metadata is shared); copy what they modify.
+    """
+    import squid_core
+
+    return squid_core.load_model(BUNDLED_MODEL)
+
+
+@pytest.fixture(scope="session")
+def demo_results(bundled_model) -> dict:
+    """``{file name: AnalysisResult}`` of every demo image scored by the bundled model
+    through the viewer's scorer (default settings, CPU), once per session."""
+    from squid_core.io import read_image
+    from squid_core.scoring.scorer import Scorer
+
+    scorer = Scorer(bundled_model, device="cpu")
+    return {path.name: scorer.score(read_image(path).pixels)
+            for path in sorted(DEMO.iterdir()) if path.suffix in (".dcm", ".png")}
 
 
 def _run(*args: str) -> bool:
