@@ -53,6 +53,17 @@ def demo_results(bundled_model) -> dict:
             for path in sorted(DEMO.iterdir()) if path.suffix in (".dcm", ".png")}
 
 
+@pytest.fixture
+def restore_theme(qapp):
+    """Tests that run ``viewer.app.main`` in-process: it applies the dark theme to the
+    shared application; put style, palette and style sheet back afterwards."""
+    style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
+    yield
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+    qapp.setStyle(style)
+
+
 def _run(*args: str) -> bool:
     return subprocess.run(list(args), capture_output=True).returncode == 0
 
