@@ -111,7 +111,8 @@ def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model
                      if p["name"] == bundled_model.metadata["default_operating_point"])
     for name, summary in entries.items():
         assert summary.model_name == bundled_model.name
-        assert summary.flagged == (summary.score >= threshold), name
+        if name.startswith("zhanglab_"):  # in the training distribution: scored and flagged
+            assert summary.flagged == (summary.score >= threshold), name
     assert not entries["zhanglab_normal_1.dcm"].flagged
     assert not entries["zhanglab_normal_2.dcm"].flagged
     # The worklist is sorted by score, most suspicious first.
