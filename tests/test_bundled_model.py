@@ -9,6 +9,7 @@ and one that updates only one of them fails.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
@@ -196,3 +197,37 @@ def test_the_bundled_model_finds_the_demo_pneumonia(bundled_model, demo_results)
     assert all(r.flagged == (r.score >= default["threshold"]) for r in pneumonia)
     assert all(r.score >= high["threshold"] for r in pneumonia)
     assert max(r.score for r in pneumonia) > max(r.score for r in normals)
+
+
+ZHANGLAB_TRAIN = ROOT.parent / "shared" / "data" / "zhanglab_224" / "train"
+
+
+@pytest.mark.slow  # 200 images scored: about 15 s on one CPU core
+@pytest.mark.skipif(not ZHANGLAB_TRAIN.is_dir(), reason="../shared/data/zhanglab_224 is absent")
+def test_the_cards_validation_figures_are_measured_again(tmp_path, card, meta):
+    """The card's own command (``squid eval`` on the validation split of
+    default_split.csv) gives the AUC and the rates the card prints."""
+    from squid_core.cli import main
+
+    folders = {"val_normal": tmp_path / "val_normal", "val_abnormal": tmp_path / "val_abnormal"}
+    for folder in folders.values():
+        folder.mkdir()
+    with open(SPLIT, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["part"] in folders:
+                source = ZHANGLAB_TRAIN / row["file"]
+                (folders[row["part"]] / source.name).symlink_to(source)
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(ROOT / "resources/models/default.safetensors"),
+                 "--normal", str(folders["val_normal"]), "--abnormal",
+                 str(folders["val_abnormal"]), "--device", "cpu", "--quiet",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    row = _found(r"\| validation split \((\d+) / (\d+)\), balanced point \| \*\*(\d+(?:\.\d+)?)\*\* "
+                 r"\| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \|", card)
+    assert (report["n_normal"], report["n_abnormal"]) == (int(row.group(1)), int(row.group(2)))
+    assert _printed(report["auc"], row.group(3))
+    balanced = next(op for op in report["operating_points"]
+                    if op["name"] == meta["default_operating_point"])
+    assert _printed(balanced["sensitivity"], row.group(4))
+    assert _printed(balanced["specificity"], row.group(5))
