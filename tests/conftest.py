@@ -54,11 +54,19 @@ def demo_results(bundled_model) -> dict:
 
 
 @pytest.fixture
-def restore_theme(qapp):
-    """Tests that run ``viewer.app.main`` in-process: it applies the dark theme to the
-    shared application; put style, palette and style sheet back afterwards."""
+def app_main_in_process(qapp):
+    """For tests that run ``viewer.app.main`` in-process on the shared application.
+
+    Closing main()'s window must not post a quit to the application (quit on last
+    window closed): the quit would end the next test's event loop at once. The test
+    ends main() with ``QApplication.exit``. main() also applies the dark theme; style,
+    palette and style sheet are put back afterwards.
+    """
     style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
+    quit_on_close = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
     yield
+    qapp.setQuitOnLastWindowClosed(quit_on_close)
     qapp.setStyleSheet(sheet)
     qapp.setPalette(palette)
     qapp.setStyle(style)

@@ -45,7 +45,7 @@ def _rgb(hex_colour: str) -> np.ndarray:
     return np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
 
 
-def test_screenshot_shows_the_score_in_its_flag_colour(qapp, tmp_path, restore_theme,
+def test_screenshot_shows_the_score_in_its_flag_colour(qapp, tmp_path, app_main_in_process,
                                                        monkeypatch) -> None:
     """The same run in-process, so the picture can be checked where the score is drawn:
     the score label's area of the saved PNG holds its digits in the flag's colour."""

@@ -83,7 +83,7 @@ class _Driver:
 
 
 def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model(
-        qapp, monkeypatch, tmp_path, restore_theme, bundled_model) -> None:
+        qapp, monkeypatch, tmp_path, app_main_in_process, bundled_model) -> None:
     monkeypatch.setattr(app_module, "AppSettings",
                         lambda path=None: AppSettings(path or tmp_path / "user.ini"))
     created: list[MainWindow] = []
