@@ -94,7 +94,8 @@ class SkipPolicy:
         write(f"{len(self.skips)} skipped, {len(bad)} of them not on the allowed list "
               f"({ALLOWED_FILE.name}; {STRICT_ENV}={'1' if self.strict else 'unset'})")
         for rule in self.allowed:
-            write(f"  allowed: /{rule.pattern.pattern}/  ({rule.why})")
+            n = sum(bool(rule.pattern.search(reason)) for _, reason in self.skips)
+            write(f"  allowed: /{rule.pattern.pattern}/  ({rule.why}): {n} skipped")
         for node, reason in bad:
             write(f"  NOT ALLOWED{' (fails the run)' if self.strict else ''}: {node}: {reason}")
 

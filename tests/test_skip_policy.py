@@ -54,6 +54,7 @@ def test_a_strict_run_fails_on_a_skip_that_is_not_allowed(tmp_path) -> None:
             "torch.compile on the CPU needs a C++ compiler") in proc.stdout
     assert "NOT ALLOWED (fails the run): test_inner.py::test_needs_shared" not in proc.stdout
     assert "allowed: /\\.\\./shared/" in proc.stdout  # the list is printed with its reasons
+    assert "beside the clone): 1 skipped" in proc.stdout  # and how many skips each allowed
 
 
 def test_a_strict_run_passes_with_allowed_skips_only(tmp_path) -> None:
