@@ -26,7 +26,8 @@ TIMEOUT_S = 120
 
 class _Driver:
     """Polls the running app: waits for the first auto-analysed image, presses
-    Analysis > Analyse all, waits for every score, records what is shown, quits."""
+    Analysis > Analyse all, waits until that analysis has finished, records what is
+    shown, quits."""
 
     def __init__(self, app: QApplication, created: list[MainWindow]) -> None:
         self.app = app
@@ -58,9 +59,12 @@ class _Driver:
             self.seen["bar_label"] = window.overlay.bar_label.text()
             self.seen["score_text"] = window.score_panel.score.text()
             self.seen["flag_text"] = window.score_panel.flag.text()
+            window.analysisFinished.connect(
+                lambda cancelled: self.seen.setdefault("analysed", not cancelled))
             window.actions_by_id["analyse_all"].trigger()
             self.stage = "analysing"
-        elif window is not None and self.stage == "analysing" and self._all_scored(window):
+        elif (window is not None and self.stage == "analysing" and self.seen.get("analysed")
+              and not window.runner.busy):
             self.seen["entries"] = {Path(e.path).name: e.summary
                                     for e in window.catalog.entries.values()}
             self.seen["worklist"] = [Path(e.path).name for e in window.catalog.worklist()]
@@ -74,12 +78,6 @@ class _Driver:
     def _first_result_shown(window: MainWindow) -> bool:
         return (window.scorer is not None and window.panes.result is not None
                 and len(window.catalog.entries) >= 7)
-
-    @staticmethod
-    def _all_scored(window: MainWindow) -> bool:
-        entries = list(window.catalog.entries.values())
-        return (not window.runner.busy and bool(entries)
-                and all(e.summary is not None for e in entries))
 
 
 def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model(
@@ -107,6 +105,7 @@ def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model
     demo_images = sorted(p.name for p in DEMO.iterdir() if p.suffix in (".dcm", ".png"))
     entries = driver.seen["entries"]
     assert sorted(entries) == demo_images
+    assert all(summary is not None for summary in entries.values())
     threshold = next(p["threshold"] for p in bundled_model.metadata["operating_points"]
                      if p["name"] == bundled_model.metadata["default_operating_point"])
     for name, summary in entries.items():
