@@ -2,7 +2,8 @@
 
 The filesystem fixtures inject storage faults for real: a tmpfs of a few hundred KiB
 that a test fills up (ENOSPC), and a tmpfs remounted read-only (EROFS). They need
-root and mount rights (as in the CI container); elsewhere the tests using them skip.
+root and mount rights (as in the CI container); elsewhere the tests using them skip,
+and CI's skip rule (tests/skip_policy.py, registered here) fails a CI run on such a skip.
 """
 
 from __future__ import annotations
@@ -15,15 +16,61 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from skip_policy import pytest_configure  # noqa: F401  (CI's skip rule, see the module)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_MODEL = ROOT / "resources" / "models" / "default.safetensors"
+DEMO = ROOT / "resources" / "demo"
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def bundled_model():
+    """The shipped model (resources/models/default.safetensors), loaded once per session.
+
+    Tests must not change it (its metadata is shared); copy what they modify.
+    """
+    import squid_core
+
+    return squid_core.load_model(BUNDLED_MODEL)
+
+
+@pytest.fixture(scope="session")
+def demo_results(bundled_model) -> dict:
+    """``{file name: AnalysisResult}`` of every demo image scored by the bundled model
+    through the viewer's scorer (default settings, CPU), once per session."""
+    from squid_core.io import read_image
+    from squid_core.scoring.scorer import Scorer
+
+    scorer = Scorer(bundled_model, device="cpu")
+    return {path.name: scorer.score(read_image(path).pixels)
+            for path in sorted(DEMO.iterdir()) if path.suffix in (".dcm", ".png")}
+
+
+@pytest.fixture
+def app_main_in_process(qapp):
+    """For tests that run ``viewer.app.main`` in-process on the shared application.
+
+    Closing main()'s window must not post a quit to the application (quit on last
+    window closed): the quit would end the next test's event loop at once. The test
+    ends main() with ``QApplication.exit``. main() also applies the dark theme; style,
+    palette and style sheet are put back afterwards.
+    """
+    style, palette, sheet = qapp.style().name(), qapp.palette(), qapp.styleSheet()
+    quit_on_close = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
+    yield
+    qapp.setQuitOnLastWindowClosed(quit_on_close)
+    qapp.setStyleSheet(sheet)
+    qapp.setPalette(palette)
+    qapp.setStyle(style)
 
 
 def _run(*args: str) -> bool:

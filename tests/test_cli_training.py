@@ -184,3 +184,126 @@ def test_train_uses_the_references_recipe_for_each_preset(preset):
     assert (cfg.weights.gen_adv, cfg.weights.disc, cfg.lr) == (0.005, 0.005, 1e-4)
     with pytest.raises(TypeError, match="no setting"):
         type(cfg).for_preset(preset, learning_rate=1.0)
+
+
+def _train_args(normal, out, *extra: str) -> list[str]:
+    return ["train", "--preset", "compact", "--normal", str(normal), "--batch-size", "4",
+            "--device", "cpu", "--quiet", "--out", str(out), *extra]
+
+
+def test_val_fraction_holds_out_that_share_of_the_normals(trained, tmp_path):
+    _, normal, abnormal, _ = trained
+    out = tmp_path / "f.safetensors"
+    assert main(_train_args(normal, out, "--val-fraction", "0.25", "--val-abnormal",
+                            str(abnormal), "--epochs", "1", "--max-steps", "1")) == 0
+    meta = squid_core.load_model(out).metadata
+    data = meta["training"]["data"]
+    # 12 readable normals: round(0.25 * 12) = 3 held out for validation, 9 to train on
+    assert (data["n_train"], data["n_val_normal"], data["n_val_abnormal"]) == (9, 3, 4)
+    assert data["split"]["val_fraction"] == 0.25
+    assert meta["calibration"]["n_images"] == 9
+    val = meta["metrics"]["validation"]
+    assert (val["n_normal"], val["n_abnormal"]) == (3, 4)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--val-fraction", "0.2", "--val-normal", "N"], "--val-normal replaces --val-fraction"),
+    (["--val-count", "2", "--val-normal", "N"], "--val-normal replaces --val-fraction"),
+    (["--val-fraction", "0.2", "--val-count", "2"], "--val-fraction or --val-count, not both"),
+    (["--val-fraction", "1.5"], "--val-fraction must be at least 0 and below 1"),
+    (["--val-fraction", "-0.1"], "--val-fraction must be at least 0 and below 1"),
+    (["--val-count", "-1"], "--val-count cannot be negative"),
+    # abnormal validation images without normal ones: refused before any training step
+    (["--val-abnormal", "A"], "abnormal images but no normal one"),
+    (["--val-abnormal", "A", "--val-fraction", "0"], "abnormal images but no normal one"),
+])
+def test_validation_options_that_conflict_are_clear_errors(trained, tmp_path, capsys, extra,
+                                                           message):
+    _, normal, abnormal, _ = trained
+    extra = [{"N": str(normal), "A": str(abnormal)}.get(a, a) for a in extra]
+    out = tmp_path / "never.safetensors"
+    assert main(_train_args(normal, out, "--epochs", "1", *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() and not out.with_suffix(".ckpt").exists()
+
+
+def test_max_minutes_stops_after_the_epoch_that_reaches_the_limit(trained, tmp_path):
+    _, normal, abnormal, _ = trained
+    out = tmp_path / "t.safetensors"
+    assert main(_train_args(normal, out, "--val-count", "4", "--val-abnormal", str(abnormal),
+                            "--epochs", "5", "--max-minutes", "0.001")) == 0
+    training = squid_core.load_model(out).metadata["training"]
+    assert training["config"]["max_seconds"] == pytest.approx(0.06)
+    assert training["status"] == "time_limit" and training["epochs"] == 1
+    assert training["seconds"] >= 0.06
+
+
+def test_init_continues_from_the_weights_of_a_model_file(trained, tmp_path):
+    _, normal, abnormal, trained_path = trained
+    # A model whose weights no fresh initialisation (whatever the seed) comes near.
+    start = squid_core.load_model(trained_path)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for p in start.generator.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    start.metadata["name"] = "site model"
+    init = tmp_path / "init.safetensors"
+    start.save(init)
+    out = tmp_path / "i.safetensors"
+    assert main(_train_args(normal, out, "--init", str(init), "--val-count", "4",
+                            "--val-abnormal", str(abnormal), "--epochs", "1",
+                            "--max-steps", "1")) == 0
+    after = squid_core.load_model(out)
+    assert after.config == start.config and after.name == "site model"
+    # One Adam step of lr 1e-4 moves each weight by about 1e-4: the run started from
+    # the file's weights, not from a fresh initialisation.
+    for key, value in start.generator.state_dict().items():
+        if key.endswith(".weight") and value.ndim >= 2:  # convolutions and linear layers
+            assert (after.generator.state_dict()[key] - value).abs().max().item() < 1e-3, key
+    assert after.metadata["training"]["global_step"] == 1
+
+
+def test_calibrate_can_write_over_its_input(trained, tmp_path):
+    """The model card's own command: ``squid calibrate --model M ... -o M``."""
+    import shutil
+
+    _, normal, abnormal, out = trained
+    model_path = tmp_path / "model.safetensors"
+    shutil.copy(out, model_path)
+    weights = squid_core.load_model(model_path).state_dict()
+    rc = main(["calibrate", "--model", str(model_path), "--normal", str(normal),
+               "--val-normal", str(normal), "--val-abnormal", str(abnormal), "--device", "cpu",
+               "-o", str(model_path)])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]  # no leftovers
+    model = squid_core.load_model(model_path)
+    assert model.metadata["calibration"]["n_images"] == 12
+    assert model.metadata["metrics"]["validation"]["n_normal"] == 12
+    for key, value in weights.items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_calibrate_with_normals_only_sets_a_specificity_point(trained, tmp_path):
+    _, normal, _, out = trained
+    new = tmp_path / "normals_only.safetensors"
+    assert main(["calibrate", "--model", str(out), "--normal", str(normal), "--device", "cpu",
+                 "-o", str(new)]) == 0
+    model = squid_core.load_model(new)
+    meta = model.metadata
+    assert [p["name"] for p in meta["operating_points"]] == ["balanced"]
+    assert meta["default_operating_point"] == "balanced" and meta["metrics"] is None
+    assert "training normals (no validation split)" in meta["operating_points"][0]["rule"]
+    # The point keeps at least 90 % of the calibration normals below the threshold.
+    from squid_core.scoring.calibration import run_model, scores_from_logits
+    from squid_core.training.datasets import list_image_files, load_image_set
+
+    images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
+    logits = run_model(model, [images.batch(list(range(len(images))))]).logits
+    cal = meta["calibration"]
+    scores = scores_from_logits(logits, cal["mu"], cal["sigma"])
+    threshold = meta["operating_points"][0]["threshold"]
+    assert (scores < threshold).mean() >= 0.90
+    # and it is the lowest such threshold: at the next normal score below it, fewer pass
+    assert (scores < scores[scores < threshold].max()).mean() < 0.90
+    assert meta["operating_points"][0]["specificity"] == pytest.approx((scores < threshold).mean())

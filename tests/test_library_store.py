@@ -167,30 +167,6 @@ def test_ids_cannot_escape_the_folder(lib: ModelLibrary) -> None:
         lib.get("../etc/passwd")
 
 
-def test_import_reference_uses_importer(lib: ModelLibrary, tmp_path: Path) -> None:
-    files = []
-    for n in ("gen.pth", "disc.pth", "config.json"):
-        (tmp_path / n).write_bytes(b"x")
-        files.append(tmp_path / n)
-
-    def fake_importer(gen: Path, disc: Path, cfg: Path, out: Path, **kw: object) -> None:
-        assert [gen, disc, cfg] == files and kw == {"name": "Reference", "queue_pointer": 3}
-        _fake_model(out, "imported")
-
-    entry = lib.import_reference(*files, name="Reference", importer=fake_importer,
-                                 queue_pointer=3)
-    assert entry.name == "Reference" and entry.path.exists()
-    assert not list(lib.models_dir.glob(".import-*"))
-
-    def failing(*args: object, **kw: object) -> None:
-        raise ValueError("missing key 'generator'")
-
-    with pytest.raises(LibraryError, match="missing key"):
-        lib.import_reference(*files, importer=failing)
-    with pytest.raises(LibraryError, match="no such file"):
-        lib.import_reference(tmp_path / "nope.pth", files[1], files[2])
-
-
 def test_env_var_sets_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SQUID_VIEWER_DATA_DIR", str(tmp_path / "x"))
     assert ModelLibrary().data_dir == tmp_path / "x"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from squid_core.model import SquidConfig, build_model
+from squid_core.model.discriminator import PER_IMAGE, RUNNING
 from squid_core.model.reference_import import config_from_reference, load_reference_into
 from squid_core.model.squid_model import SquidModel
 from squid_core.scoring.device import DeviceUnavailableError, resolve_device
@@ -25,11 +28,21 @@ SMALL = SquidConfig(features_root=4, memory_channel=256, num_slots=8, mem_num_sl
 
 
 @pytest.fixture(scope="module")
-def fixture_model() -> SquidModel:
+def shared_model() -> SquidModel:
     model = SquidModel(config_from_reference(json.loads((FIXTURE / "config.json").read_text())))
     load_reference_into(model, load_file(str(FIXTURE / "official_generator.safetensors")),
                         load_file(str(FIXTURE / "official_discriminator.safetensors")))
     return model.eval()
+
+
+@pytest.fixture
+def fixture_model(shared_model: SquidModel) -> Iterator[SquidModel]:
+    """The module's reference model, on the default per-image path; a test that changes
+    its metadata must restore it (checked after each test, so no test runs on a leak)."""
+    assert shared_model.discriminator_statistics == PER_IMAGE
+    before = copy.deepcopy(shared_model.metadata)
+    yield shared_model
+    assert shared_model.metadata == before, "a test left the shared model's metadata changed"
 
 
 def test_uncalibrated_score_on_arbitrary_size(fixture_model: SquidModel) -> None:
@@ -45,9 +58,11 @@ def test_uncalibrated_score_on_arbitrary_size(fixture_model: SquidModel) -> None
     assert set(res.timings) >= {"preprocess", "inference", "total"} and res.device == "cpu"
 
 
-def test_score_matches_model_outputs_at_model_size(fixture_model: SquidModel) -> None:
+def test_score_matches_model_outputs_at_model_size(fixture_model: SquidModel,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     x = load_file(str(FIXTURE / "expected_eval_outputs.safetensors"))
-    fixture_model.metadata["discriminator_statistics"] = "running"  # as the fixture ran D
+    # The reference outputs were made with D's running averages; restored after the test.
+    monkeypatch.setitem(fixture_model.metadata, "discriminator_statistics", RUNNING)
     results = Scorer(fixture_model, "cpu").score_batch([x["input"][i, 0].numpy() for i in range(4)])
     logits = [r.raw_logit for r in results]
     assert np.allclose(logits, x["disc_logit"].flatten().numpy(), atol=1e-4)

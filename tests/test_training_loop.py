@@ -123,3 +123,43 @@ def test_bf16_channels_last_step_is_finite():
                 out_path=None, callbacks=rec)
     assert res.status == "max_steps"
     assert all(np.isfinite(v) for s in rec.steps for v in s.losses.values())
+
+
+def test_the_best_validation_epochs_weights_are_saved_and_patience_stops_early(tmp_path):
+    """Each epoch's weights are recorded as it ends; the model file holds those of the
+    epoch with the best validation AUC (not the last), and ``patience`` epochs without
+    a gain end the run. An AUC equal to the best (up to float noise) is no gain: in this
+    run epoch 3 ties epoch 1's AUC."""
+    model = tiny_model(seed=1)
+    snapshots: dict[int, dict[str, torch.Tensor]] = {}
+
+    class Snapshots(TrainingCallbacks):
+        def on_epoch_end(self, info):
+            snapshots[info.epoch] = {k: v.detach().clone()
+                                     for k, v in model.generator.state_dict().items()}
+
+    out = tmp_path / "model.safetensors"
+    res = train(model, data(), cfg(epochs=12, patience=2, seed=3), out_path=out,
+                checkpoint_dir=tmp_path / "ckpt", callbacks=Snapshots())
+    aucs = [h["val_auc"] for h in res.history]
+    # The rule, applied to the AUCs the run reports: a gain is more than float noise.
+    best, stale = 0, 0
+    for epoch, auc in enumerate(aucs[1:], 1):
+        best, stale = (epoch, 0) if auc > aucs[best] + 1e-9 else (best, stale + 1)
+        if stale == 2:
+            break
+    assert res.epochs_done == epoch + 1 == best + 3  # two epochs without a gain, then stop
+    assert 0 < best < epoch  # neither the first nor the last epoch
+    assert any(abs(a - aucs[best]) < 1e-9 for a in aucs[best + 1:])  # the tie is in this run
+    assert res.status == "early_stopped" and res.best_epoch == best
+    assert res.best_auc == aucs[best]
+    saved = squid_core.load_model(out)
+    assert saved.metadata["training"]["best_epoch"] == best
+    assert saved.metadata["training"]["status"] == "early_stopped"
+    last = res.epochs_done - 1
+    differs = [k for k, v in snapshots[best].items() if not torch.equal(v, snapshots[last][k])]
+    assert differs  # the best and the last epoch's weights are not the same
+    for key, value in snapshots[best].items():
+        assert torch.equal(saved.generator.state_dict()[key], value), key
+    kept = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=True)
+    assert kept["epoch"] == best and kept["auc"] == aucs[best]

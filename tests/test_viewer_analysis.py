@@ -7,6 +7,7 @@ import time
 import pytest
 from PySide6.QtCore import QTimer
 
+import squid_core
 from viewer._testsupport import (
     DATA,
     ScriptedScorer,
@@ -69,6 +70,13 @@ def test_real_model_scores_the_image_on_screen(qtbot, window, model_path) -> Non
     assert panel.device.text() == "cpu" and panel.timing.text().endswith(")")
     assert "not a diagnosis" in panel.note.text()
     assert window.panes.panes["reconstruction"].image.image is not None
+    # The model file's heatmap statistics reach the screen: the map is in standard
+    # deviations above normal, on the model's fixed colour scale.
+    assert result.heatmap_units == "sigma above normal"
+    scale_max = squid_core.load_model(model_path).metadata["heatmap"]["scale_max"]
+    assert result.heatmap_scale_max == pytest.approx(scale_max)
+    assert "sigma above normal" in window.overlay.bar_label.text()
+    assert window.overlay.bar.levels() == pytest.approx((0.0, scale_max))
     entry = window.catalog.entries[str(DATA / "dicom" / "SIIM_CR_chest.dcm")]
     assert entry.score == pytest.approx(result.score)
 

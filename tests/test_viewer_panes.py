@@ -83,6 +83,24 @@ def test_readout_reports_spacing_source(window) -> None:
     assert "heatmap" in text and "sigma above normal" in text
 
 
+@pytest.mark.parametrize("name, source, at_detector", [
+    ("dx_image.dcm", "PixelSpacing", False),
+    ("dicomdir_CR1_6154.dcm", "ImagerPixelSpacing", True),  # a CR with detector spacing only
+])
+def test_readout_and_ruler_say_where_the_spacing_applies(qtbot, tmp_path, name, source,
+                                                         at_detector) -> None:
+    """Detector spacing is not corrected for magnification: read-out and ruler say so."""
+    window = make_window(qtbot, tmp_path)
+    assert open_and_wait(qtbot, window, DATA / "dicom" / name) == "shown"
+    assert window.panes.image.meta.spacing_source == source
+    text = window.panes.readout_at(10, 10)
+    assert f"mm ({source}{' at detector' if at_detector else ''})" in text
+    window.actions_by_id["measure"].setChecked(True)
+    label = window.panes.measurement()
+    assert f"mm ({source}" in label
+    assert ("at the detector, not corrected for magnification" in label) == at_detector
+
+
 def test_zoom_fit_and_one_to_one_keep_panes_linked(window) -> None:
     panes = window.panes
     window.actions_by_id["zoom_in"].trigger()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QKeySequence
 
-from viewer._testsupport import DATA, make_window, open_and_wait
+from viewer._testsupport import DATA, make_window, open_and_wait, tiny_model_file
 from viewer.actions import ACTIONS
 from viewer.settings import AppSettings, OverlaySettings
 from viewer.shortcuts_dialog import ShortcutsDialog, shortcut_rows
@@ -116,16 +116,36 @@ def test_anonymise_toggle_in_the_file_menu_is_the_setting(qtbot, tmp_path) -> No
 
 
 def test_model_library_opens_and_activating_loads_the_model(qtbot, tmp_path) -> None:
+    """Model > Model library, select a model, press Activate: the window loads it and
+    scores with it."""
     from squid_core.library import ModelLibrary
-
-    window = make_window(qtbot, tmp_path)
-    window.library_factory = lambda: ModelLibrary(data_dir=tmp_path / "library",
-                                                  bundled_path=tmp_path / "none.safetensors")
-    window.actions_by_id["model_library"].trigger()
     from viewer.library import ModelLibraryDialog
 
-    dialogs = [w for w in window.findChildren(ModelLibraryDialog)]
+    library = ModelLibrary(data_dir=tmp_path / "library",
+                           bundled_path=tmp_path / "none.safetensors")
+    entry = library.import_model(tiny_model_file(tmp_path / "tiny.safetensors"))
+    window = make_window(qtbot, tmp_path)
+    window.library_factory = lambda: library
+    assert window.scorer is None
+    window.actions_by_id["model_library"].trigger()
+    dialogs = window.findChildren(ModelLibraryDialog)
     assert len(dialogs) == 1 and dialogs[0].isVisible()
+    dialog = dialogs[0]
+    dialog.select(entry.id)
+    assert dialog.buttons["activate"].isEnabled()
+    with qtbot.waitSignal(window.modelLoaded, timeout=30000) as loaded:
+        dialog.buttons["activate"].click()
+    assert loaded.args == ["tiny-test"] and library.active_id() == entry.id
+    assert window.model_info["path"] == str(entry.path)
+    assert "tiny-test" in window.score_panel.model.text()
+    dialog.close()
+    with qtbot.waitSignal(window.resultShown, timeout=60000):
+        assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
+    assert window.panes.result.model_name == "tiny-test"
+    # A model file that has gone since it was activated is reported, not loaded.
+    window.actions_by_id["model_library"].trigger()
+    dialog = [d for d in window.findChildren(ModelLibraryDialog) if d.isVisible()][0]
     with qtbot.waitSignal(window.modelFailed, timeout=20000):
-        dialogs[0].activeModelChanged.emit(str(tmp_path / "missing.safetensors"))
-    dialogs[0].close()
+        dialog.activeModelChanged.emit(str(tmp_path / "missing.safetensors"))
+    assert window.model_info["name"] == "tiny-test"  # the loaded model stays
+    dialog.close()

@@ -88,12 +88,19 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _open_wizard(qtbot, library: ModelLibrary, normal: Path, val: Path | None):
+def _open_wizard(qtbot, library: ModelLibrary, normal: Path, val: Path | None, window=None):
+    """The wizard on ``library``, opened from ``window``'s Model menu when one is given."""
     from viewer.wizard import TrainingWizard
 
-    wizard = TrainingWizard(library)
-    qtbot.addWidget(wizard)
-    wizard.show()
+    if window is None:
+        wizard = TrainingWizard(library)
+        qtbot.addWidget(wizard)
+        wizard.show()
+    else:
+        window.library_factory = lambda: library
+        window.actions_by_id["train"].trigger()
+        wizard = window._wizard
+        assert isinstance(wizard, TrainingWizard) and wizard.isVisible()
     page = wizard.data_page
     page.add_normal_folder(normal)
     if val is not None:
@@ -125,7 +132,10 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     (normal / "notes.txt").write_text("not an image")  # listed as rejected, never fatal
     (normal / "broken.png").write_bytes(b"\x89PNG broken")
 
-    wizard = _open_wizard(qtbot, library, normal, val)
+    from viewer._testsupport import make_window, open_and_wait
+
+    window = make_window(qtbot, tmp_path)  # the wizard opens from its Model menu
+    wizard = _open_wizard(qtbot, library, normal, val, window)
     data = wizard.state.data
     assert (len(data.normal_files), len(data.val_normal_files), len(data.val_abnormal_files)) \
         == (24, 4, 4)
@@ -175,7 +185,8 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     sp = wizard.save_page
     sp.name_edit.setText("Ward test model")
     sp.notes_edit.setPlainText("e2e test")
-    with qtbot.waitSignal(wizard.activeModelChanged, timeout=30_000) as sig:
+    with qtbot.waitSignal(window.modelLoaded, timeout=60_000), \
+            qtbot.waitSignal(wizard.activeModelChanged, timeout=30_000) as sig:
         wizard.button(QWizard.WizardButton.FinishButton).click()
     active = library.active_model()
     assert active is not None and active.name == "Ward test model"
@@ -185,12 +196,9 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     assert active.metadata["default_operating_point"] == "specificity 0.75"
     assert not wizard.state.run_dir.exists(), "run folder cleaned after saving"
 
-    # the viewer loads the activated model and scores an image with the chosen point
-    from viewer._testsupport import make_window, open_and_wait
-
-    window = make_window(qtbot, tmp_path)
-    with qtbot.waitSignal(window.modelLoaded, timeout=60_000):
-        window.load_model(sig.args[0], "cpu")
+    # the viewer has loaded the activated model and scores with the chosen point
+    assert window.model_info["name"] == "Ward test model"
+    assert window.model_info["path"] == str(active.path)
     image = next((val / "abnormal").iterdir())
     with qtbot.waitSignal(window.resultShown, timeout=60_000):
         assert open_and_wait(qtbot, window, image) == "shown"  # analysed on opening

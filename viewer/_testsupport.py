@@ -4,8 +4,7 @@
   whose score is a fixed function of the image, optionally slow, for tests of the GUI
   logic (worklist order, cancel, no-freeze) that must not depend on model weights.
 * :func:`tiny_model_file` - a real SQUID model file, small enough to build and run in
-  seconds on a CPU, with calibration, an operating point and heatmap statistics in its
-  metadata, for tests that go through ``squid_core.load_model`` and the real scorer.
+  seconds on a CPU, with calibration, operating points and measured heatmap statistics, for tests that go through ``squid_core.load_model`` and the real scorer.
 * :func:`wait_for` - run the Qt event loop until a condition holds.
 """
 
@@ -86,19 +85,30 @@ class ScriptedScorer:
 
 
 def tiny_model_file(path: str | Path) -> Path:
-    """Build, calibrate (in metadata) and save a small SQUID model; return its path."""
+    """Build, calibrate and save a small SQUID model (64 px, 0.56 M parameters); return its path.
+
+    The metadata carries a fixed logit calibration (mu 0, sigma 1) and two operating
+    points (balanced at 50, high sensitivity at 1) so that tests know which scores are
+    flagged; the heatmap statistics are measured by ``squid_core``'s own calibration on
+    eight seeded noise images, so the heatmap is in "sigma above normal" as with a
+    trained model. A configuration the model code no longer accepts fails loudly.
+    """
+    import torch
+
     import squid_core
     from squid_core.model.config import SquidConfig
+    from squid_core.scoring.calibration import calibrate
+    from squid_core.training.finalize import attach_calibration
 
     config = SquidConfig(image_size=64, num_patch=2, level=3, features_root=8,
                          memory_channel=256, num_slots=20, mem_num_slots=20,
                          ops=("concat", "concat", "none"),
                          decoder_memory=(None, None, None), discriminator_size=4,
                          discriminator_channels=(8, 16, 16, 16))
-    try:
-        model = squid_core.build_model(config)
-    except (TypeError, ValueError):
-        model = squid_core.build_model("compact")
+    torch.manual_seed(0)
+    model = squid_core.build_model(config)
+    noise = torch.from_numpy(np.random.default_rng(0).random((8, 1, 64, 64), dtype=np.float32))
+    attach_calibration(model, calibrate(model, [noise[:4], noise[4:]]))
     meta = model.metadata
     meta["name"] = "tiny-test"
     meta["version"] = "0.1"

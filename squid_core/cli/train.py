@@ -136,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail("give --val-fraction or --val-count, not both")
     if args.val_normal and (args.val_fraction is not None or args.val_count is not None):
         return _fail("--val-normal replaces --val-fraction/--val-count; give one of them")
+    if args.val_fraction is not None and not 0.0 <= args.val_fraction < 1.0:
+        return _fail(f"--val-fraction must be at least 0 and below 1, not {args.val_fraction}")
+    if args.val_count is not None and args.val_count < 0:
+        return _fail(f"--val-count cannot be negative ({args.val_count})")
     if (env is None or env["rank"] == 0) and not args.out.parent.is_dir():  # rank 0 writes
         return _fail(f"output folder {args.out.parent} does not exist")
     if args.threads:
@@ -216,6 +220,10 @@ def _run(args: argparse.Namespace, device, ctx) -> int:
             print(f"{len(data.train)} training images, validation: "
                   f"{data.summary['n_val_normal']} normal / {data.summary['n_val_abnormal']} abnormal, "
                   f"{len(data.rejected)} files skipped", file=sys.stderr)
+        if data.summary["n_val_abnormal"] and not data.summary["n_val_normal"]:
+            # Caught before training: the operating points need normal validation scores.
+            return _fail("the validation split has abnormal images but no normal one: give "
+                         "--val-normal DIR, --val-fraction F or --val-count N")
         if len(data.train) < cfg.batch_size:
             return _fail(f"only {len(data.train)} readable training images; need at least "
                          f"{cfg.batch_size} (one batch)")

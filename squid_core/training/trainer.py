@@ -51,6 +51,9 @@ __all__ = [
 
 CHECKPOINT_NAME = "last.pt"
 BEST_NAME = "best.pt"
+#: A validation AUC must beat the best by more than this to count as a gain: the same
+#: ranking computed again differs in the last bits (0.6666666666666667 vs ...66).
+AUC_GAIN_EPS = 1e-9
 
 
 @dataclass
@@ -433,7 +436,8 @@ def train(
         else:  # rank 0 validates (eval mode: no collectives); the others wait here
             val = _validate(model, data, cfg, device, callbacks, run.epoch) if main else None
             val_auc, val_metrics = dist.broadcast(val)
-        improved = val_auc is not None and (run.best_auc is None or val_auc > run.best_auc)
+        improved = val_auc is not None and (run.best_auc is None
+                                            or val_auc > run.best_auc + AUC_GAIN_EPS)
         if improved:
             run.best_auc, run.best_epoch, run.stale_epochs = val_auc, run.epoch, 0
             if main:
