@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 from test_digit_anatomy import write_fake_mnist
@@ -304,6 +305,15 @@ def test_calibrate_with_normals_only_sets_a_specificity_point(trained, tmp_path)
     scores = scores_from_logits(logits, cal["mu"], cal["sigma"])
     threshold = meta["operating_points"][0]["threshold"]
     assert (scores < threshold).mean() >= 0.90
-    # and it is the lowest such threshold: at the next normal score below it, fewer pass
-    assert (scores < scores[scores < threshold].max()).mean() < 0.90
+    # and it is the margin rule's threshold (the bootstrap lower bound of the specificity
+    # reaches 0.90), never below the point rule's lowest such threshold
+    from squid_core.scoring.operating_point import (
+        threshold_for_specificity,
+        threshold_for_specificity_bound,
+    )
+
+    labels = np.zeros(len(scores), dtype=int)
+    assert threshold == pytest.approx(threshold_for_specificity_bound(scores, labels, 0.90))
+    assert threshold >= threshold_for_specificity(scores, labels, 0.90)
+    assert "bootstrap" in meta["operating_points"][0]["rule"]
     assert meta["operating_points"][0]["specificity"] == pytest.approx((scores < threshold).mean())
