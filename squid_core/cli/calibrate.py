@@ -76,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     cal = model.metadata["calibration"]
     print(f"calibrated on {cal['n_images']} normal image(s): mu {cal['mu']:.4f}, "
           f"sigma {cal['sigma']:.4f}")
+    guard = model.ood_guard
+    print("out-of-distribution guard: " + (
+        f"refitted, threshold {guard.threshold:.2f} ({guard.metadata()['threshold_rule']})"
+        if guard is not None else "none (fewer than 50 normal images)"))
     val = metrics.get("validation")
     if val:
         print(f"validation AUC {val['auc']:.4f} ({val['n_normal']} normal, "

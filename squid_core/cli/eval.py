@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "DigitAnatomy labels.csv), AUC per anomaly type too."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="model file (.safetensors)")
+    p.add_argument("--model", type=Path,
+                   help="model file (.safetensors); default: the model library's active model, "
+                        "else the bundled one")
     p.add_argument("--normal", type=Path, nargs="+", required=True, metavar="DIR",
                    help="folder(s) of normal images")
     p.add_argument("--abnormal", type=Path, nargs="+", required=True, metavar="DIR",
@@ -95,11 +97,11 @@ def _fmt(v: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from squid_core.cli.score import load_model_or_report, score_files
+    from squid_core.cli.score import chosen_model, score_files
     from squid_core.scoring.scorer import Scorer
     from squid_core.training.datasets import list_image_files
 
-    model = load_model_or_report(args.model)
+    model, _ = chosen_model(args.model)
     if model is None:
         return 2
     normal_files, abnormal_files = list_image_files(args.normal), list_image_files(args.abnormal)
@@ -107,8 +109,10 @@ def run(args: argparse.Namespace) -> int:
         print("error: need at least one normal and one abnormal image", file=sys.stderr)
         return 2
     scorer = Scorer(model, device=args.device)
-    rn = list(score_files(scorer, normal_files, args.batch_size, not args.quiet))
-    ra = list(score_files(scorer, abnormal_files, args.batch_size, not args.quiet))
+    # Every readable image is scored (force): the figures are about the model on these
+    # folders; how many are outside its training data or not applicable is reported.
+    rn = list(score_files(scorer, normal_files, args.batch_size, not args.quiet, force=True))
+    ra = list(score_files(scorer, abnormal_files, args.batch_size, not args.quiet, force=True))
     report = evaluate(rn, ra, model)
     if args.labels is not None:
         good = [r for r in rn + ra if r.error is None]
@@ -124,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"AUC {auc:.4f}" if auc is not None else "AUC n/a",
           f"({report['n_normal']} normal, {report['n_abnormal']} abnormal, "
           f"{report['n_unreadable']} unreadable)")
+    from squid_core.cli.score import status_counts
+
+    print(status_counts(rn, "normal"), status_counts(ra, "abnormal"), sep="\n")
     for kind, v in (report.get("auc_per_anomaly_type") or {}).items():
         print(f"  AUC {kind}: {_fmt(v)}")
     for op in report["operating_points"]:

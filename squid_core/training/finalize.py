@@ -65,11 +65,14 @@ def calibration_batches(data, cfg: TrainConfig) -> Iterator[torch.Tensor]:
 
 
 def attach_calibration(model, cal: Calibration) -> None:
-    """Store mu/sigma and the residual statistics on the model (metadata + tensors)."""
+    """Store mu/sigma, the residual statistics and the out-of-distribution guard on the
+    model (metadata + tensors); a guard needs ``ood_guard.MIN_IMAGES`` normals, with
+    fewer the model has none (and its results say so)."""
     model.metadata["calibration"] = cal.calibration_metadata()
     model.metadata["heatmap"] = cal.heatmap_metadata()
     model.heatmap_mean = cal.heatmap_mean
     model.heatmap_std = cal.heatmap_std
+    model.ood_guard = cal.ood_guard
 
 
 def clean_json(v: Any) -> Any:
