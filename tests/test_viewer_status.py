@@ -42,7 +42,7 @@ def test_not_applicable_then_analyse_anyway(qtbot, window) -> None:
     assert "MR image" in panel.status.text() and panel.status.isVisibleTo(panel)
     assert panel.analyse_anyway.isVisibleTo(panel) and not panel.score.isVisibleTo(panel)
     message = window.panes.panes["reconstruction"].message.textItem.toPlainText()
-    assert "Analyse anyway" in message
+    assert "Analyse anyway" in message and "an MR image" in message
     assert window.browser.row_texts(str(MR))[2] == "REVIEW: n/a"
     with qtbot.waitSignal(window.resultShown, timeout=60000):
         panel.analyse_anyway.click()

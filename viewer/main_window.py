@@ -653,11 +653,16 @@ class MainWindow(QMainWindow):
             scored = sum(1 for e in self.catalog.entries.values() if e.summary is not None)
             self.statusBar().showMessage(
                 f"Analysis {'cancelled' if cancelled else 'done'}: {scored} of "
-                f"{len(self.catalog.entries)} image(s) scored", 8000)
+                f"{len(self.catalog.entries)} image(s) analysed{self._review_count()}", 8000)
         self._batch = False
         if self._current_key and (self._current_key, self.panes.frame) not in self._results:
             self.score_panel.set_result(None)
         self.analysisFinished.emit(cancelled)
+
+    def _review_count(self) -> str:
+        n = sum(1 for e in self.catalog.entries.values()
+                if e.summary is not None and e.summary.needs_review)
+        return f", {n} need review (not applicable or outside the training data)" if n else ""
 
     def set_operating_point(self, name: str) -> None:
         """Flag at another of the model's stored operating points: every score so far is
@@ -727,9 +732,10 @@ class MainWindow(QMainWindow):
     def _show_result(self, result: Any) -> None:
         if result.reconstruction is None:  # not applicable, not scored: nothing to overlay
             self.panes.set_result(None)
+            reasons = result.status_reason.removeprefix("not applicable: ").split("; ")
             self.panes.set_no_result_message(
-                f"{result.status_reason}\n\nNot scored. Use \"Analyse anyway\" in the score "
-                f"panel to score it regardless.")
+                "Not applicable: not scored\n\n" + "\n".join(reasons)
+                + "\n\n\"Analyse anyway\" (score panel)\nscores it regardless")
         else:
             self.overlay.set_scale(result.heatmap_scale_max, result.heatmap_units)
             self.panes.set_result(result)

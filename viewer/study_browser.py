@@ -35,7 +35,14 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.catalog import Catalog
-from viewer.study_tree_model import COL_NAME, COL_SCORE, COLUMNS, KEY_ROLE, StudyTreeModel
+from viewer.study_tree_model import (
+    COL_FLAG,
+    COL_NAME,
+    COL_SCORE,
+    COLUMNS,
+    KEY_ROLE,
+    StudyTreeModel,
+)
 from viewer.theme import MUTED
 
 #: Lists up to this many rows re-sort on every score; longer ones in batches.
@@ -182,6 +189,10 @@ class StudyBrowser(QWidget):
     def update_scores(self, keys: list[str]) -> None:
         """Refresh the rows of ``keys`` and their parents, then restore the order."""
         self.model.update_scores(keys)
+        header = self.tree.header()
+        wanted = self.tree.sizeHintForColumn(COL_FLAG)  # rows on screen only: cheap
+        if wanted > header.sectionSize(COL_FLAG):  # e.g. a "REVIEW: outside" mark arrived
+            header.resizeSection(COL_FLAG, wanted)
 
     def remove(self, key: str) -> None:
         """Take the row of ``key`` out (it moved to the "Could not open" list), with any
