@@ -188,3 +188,25 @@ def test_squid_score_json_and_csv_carry_the_status(capsys, tmp_path) -> None:
     assert _cli(capsys, *files, "--model", str(BUNDLED), "--csv", str(tmp_path / "s.csv"))[0] == 0
     rows = {r["path"]: r for r in csv.DictReader((tmp_path / "s.csv").open())}
     assert rows[str(ADULT)]["status"] == "outside" and rows[str(MR)]["verdict"] == "not applicable"
+
+
+def test_squid_eval_uses_the_active_model_and_reports_outside(capsys, tmp_path,
+                                                              monkeypatch) -> None:
+    import shutil
+
+    monkeypatch.setenv("SQUID_VIEWER_DATA_DIR", str(tmp_path / "data"))
+    normal, abnormal = tmp_path / "normal", tmp_path / "abnormal"
+    normal.mkdir()
+    abnormal.mkdir()
+    shutil.copy(NORMAL_CHILD, normal)
+    shutil.copy(ADULT, normal)  # an adult among the normals: outside
+    shutil.copy(DATA / "images" / "zhanglab_PNEUMONIA_person1000_bacteria_2931.jpeg", abnormal)
+    rc = cli_main(["eval", "--normal", str(normal), "--abnormal", str(abnormal),
+                   "--quiet", "--device", "cpu", "--json", str(tmp_path / "e.json")])
+    out = capsys.readouterr()
+    assert rc == 0 and "the bundled default model" in out.err
+    assert "normal: 1 of 2 outside the training data (50.0 %), 0 not applicable" in out.out
+    assert "abnormal: 0 of 1 outside" in out.out
+    statuses = {Path(r["path"]).name: r["status"]
+                for r in json.loads((tmp_path / "e.json").read_text())["images"]}
+    assert statuses[ADULT.name] == "outside" and statuses[NORMAL_CHILD.name] == "scored"
