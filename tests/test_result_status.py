@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import cv2
@@ -192,8 +193,6 @@ def test_squid_score_json_and_csv_carry_the_status(capsys, tmp_path) -> None:
 
 def test_squid_eval_uses_the_active_model_and_reports_outside(capsys, tmp_path,
                                                               monkeypatch) -> None:
-    import shutil
-
     monkeypatch.setenv("SQUID_VIEWER_DATA_DIR", str(tmp_path / "data"))
     normal, abnormal = tmp_path / "normal", tmp_path / "abnormal"
     normal.mkdir()
@@ -210,3 +209,33 @@ def test_squid_eval_uses_the_active_model_and_reports_outside(capsys, tmp_path,
     statuses = {Path(r["path"]).name: r["status"]
                 for r in json.loads((tmp_path / "e.json").read_text())["images"]}
     assert statuses[ADULT.name] == "outside" and statuses[NORMAL_CHILD.name] == "scored"
+
+
+def test_squid_calibrate_refits_the_guard_on_a_sites_normals(capsys, tmp_path) -> None:
+    model_file = tiny_model_file(tmp_path / "tiny.safetensors")
+    assert squid_core.load_model(model_file).ood_guard is None
+    site = tmp_path / "site"
+    site.mkdir()
+    base = cv2.imread(str(ADULT), cv2.IMREAD_GRAYSCALE)
+    rng = np.random.default_rng(3)
+    for i in range(MIN_IMAGES + 10):  # a site's "normals": shifted, re-exposed adults
+        img = np.roll(base, int(rng.integers(-20, 21)), axis=1) * rng.uniform(0.85, 1.0)
+        cv2.imwrite(str(site / f"n{i:03d}.png"), img.astype(np.uint8))
+    out = tmp_path / "site.safetensors"
+    assert cli_main(["calibrate", "--model", str(model_file), "--normal", str(site),
+                     "--device", "cpu", "-o", str(out)]) == 0
+    assert "out-of-distribution guard: refitted" in capsys.readouterr().out
+    guard = squid_core.load_model(out).ood_guard
+    assert guard is not None and guard.n_images == MIN_IMAGES + 10
+    few = tmp_path / "few"
+    few.mkdir()
+    for f in sorted(site.iterdir())[:5]:
+        shutil.copy(f, few)
+    assert cli_main(["calibrate", "--model", str(out), "--normal", str(few),
+                     "--device", "cpu", "-o", str(tmp_path / "few.safetensors")]) == 0
+    assert "kept the model's previous guard (60 images)" in capsys.readouterr().out
+    assert squid_core.load_model(tmp_path / "few.safetensors").ood_guard.n_images == 60
+    assert cli_main(["calibrate", "--model", str(model_file), "--normal", str(few),
+                     "--device", "cpu", "-o", str(tmp_path / "none.safetensors")]) == 0
+    assert "guard: none (fewer than 50" in capsys.readouterr().out
+    assert squid_core.load_model(tmp_path / "none.safetensors").ood_guard is None
