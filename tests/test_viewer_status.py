@@ -68,6 +68,11 @@ def test_outside_shows_the_score_labelled_uncalibrated(qtbot, window, tmp_path) 
     texts = {item.ConceptNameCodeSequence[0].CodeMeaning: getattr(item, "TextValue", None)
              for item in ds.ContentSequence}
     assert texts["Result status"].startswith("outside: outside the model's training data")
+    content = window.report_content()  # the report states it too, never "not flagged"
+    assert content.status == "outside" and "training data" in content.status_reason
+    with qtbot.waitSignal(window.exportFinished, timeout=30000):
+        window.export_report("pdf", str(tmp_path / "report.pdf"))
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_scored_child_radiograph(qtbot, window) -> None:
