@@ -45,6 +45,7 @@ _INT_DTYPES = {"I64": torch.int64}
 _METADATA_FIELDS = ("name", "version", "created", "software_version", "calibration",
                     "operating_points", "default_operating_point", "heatmap", "training",
                     "metrics", "notes")
+_OOD_TENSORS = ("ood.mean", "ood.scale", "ood.precision")
 
 
 class ModelFileError(Exception):
@@ -64,6 +65,8 @@ def build_document(model: SquidModel) -> dict[str, Any]:
     if doc["notes"] is None:
         doc["notes"] = ""
     doc["config"] = model.config.to_dict()
+    guard = getattr(model, "ood_guard", None)
+    doc["ood"] = guard.metadata() if guard is not None else None
     for key, value in meta.items():  # extra keys survive a round trip
         doc.setdefault(key, value)
     return doc
@@ -81,6 +84,9 @@ def _tensors_of(model: SquidModel, weights_dtype: torch.dtype | None = None) -> 
             raise ModelFileError("heatmap mean and std must be (H, W) maps of equal shape")
         tensors["heatmap.mean"] = mean.detach().to("cpu", torch.float32).contiguous()
         tensors["heatmap.std"] = std.detach().to("cpu", torch.float32).contiguous()
+    guard = getattr(model, "ood_guard", None)
+    if guard is not None:
+        tensors.update({k: v.contiguous() for k, v in guard.tensors().items()})
     return tensors
 
 
@@ -219,6 +225,23 @@ def _check_document(doc: dict[str, Any], name: str) -> None:
         raise ModelFileError(f"{name}: {e}") from None
 
 
+def _guard_of(doc: dict[str, Any], tensors: dict[str, torch.Tensor], name: str) -> Any:
+    """The file's out-of-distribution guard, or None (older files have none)."""
+    from squid_core.scoring.ood_guard import FEATURES, OodGuard
+
+    meta = doc.get("ood")
+    if not tensors and not meta:
+        return None
+    if not isinstance(meta, dict) or set(tensors) != set(_OOD_TENSORS):
+        raise ModelFileError(f"{name}: the out-of-distribution guard is incomplete "
+                             f"(it needs the 'ood' metadata and {', '.join(_OOD_TENSORS)})")
+    try:
+        guard = OodGuard.from_file(meta, tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{name}: the out-of-distribution guard is invalid: {exc}") from exc
+    return guard if guard.features == FEATURES else None
+
+
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> SquidModel:
     """Load a model file into a `SquidModel` in eval mode on ``device``. Never unpickles.
 
@@ -242,8 +265,9 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     expected = model.state_dict()
     stored = set(header)
     heat = {"heatmap.mean", "heatmap.std"} & stored
+    ood = set(_OOD_TENSORS) & stored
     missing = sorted(set(expected) - stored)
-    unexpected = sorted(stored - set(expected) - heat)
+    unexpected = sorted(stored - set(expected) - heat - ood)
     if missing or unexpected:
         parts = []
         if missing:
@@ -279,6 +303,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise ModelFileError(f"{name} is damaged: tensor {key} contains NaN or infinity")
     mean, std = state.pop("heatmap.mean", None), state.pop("heatmap.std", None)
+    model.ood_guard = _guard_of(doc, {k: state.pop(k) for k in ood}, name)
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     if mean is not None and std is not None:
         if mean.shape != std.shape:

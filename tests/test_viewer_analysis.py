@@ -149,7 +149,10 @@ def test_cancel_stops_analyse_all_and_keeps_every_image(qtbot, window) -> None:
 
 
 def test_each_frame_of_a_multiframe_image_is_scored_on_its_own(qtbot, window) -> None:
-    _use_scripted(window, ScriptedScorer())
+    # A model that declares itself applicable to multi-frame MR (the default chest model
+    # is not: see test_applicability_status.py).
+    _use_scripted(window, ScriptedScorer(applicability={
+        "modalities": [], "body_parts": [], "single_frame": False}))
     key = str(DATA / "dicom" / "emri_small_RLE.dcm")
     with qtbot.waitSignal(window.resultShown, timeout=30000):
         assert open_and_wait(qtbot, window, key) == "shown"

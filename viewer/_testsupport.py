@@ -47,7 +47,14 @@ class ScriptedScorer:
     device = "cpu"
 
     def __init__(self, rule: Callable[[np.ndarray], float] | None = None, delay: float = 0.0,
-                 threshold: float | None = 50.0) -> None:
+                 threshold: float | None = 50.0,
+                 applicability: dict[str, Any] | None = None) -> None:
+        from types import SimpleNamespace
+
+        #: What ``squid_core.scoring.analysis`` reads: the name, version and metadata
+        #: (an ``applicability`` block, as a model file declares it; default: chest X-rays).
+        self.model = SimpleNamespace(name="scripted", version="test",
+                                     metadata={"applicability": applicability or {}})
         self.rule = rule or (lambda px: float(100.0 * px.mean()))
         self.delay = delay
         self.threshold = threshold

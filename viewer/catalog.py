@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from squid_core.scoring.result import SCORED, verdict
+
 
 @dataclass
 class ScoreSummary:
     """The part of an AnalysisResult kept for every analysed image (no arrays)."""
 
-    score: float
-    raw_logit: float
+    score: float | None
+    raw_logit: float | None
     flagged: bool | None
     operating_point: str | None
     operating_threshold: float | None
@@ -32,15 +34,35 @@ class ScoreSummary:
     device: str
     seconds: float
     frame: int = 0
+    status: str = SCORED
+    status_reason: str = ""
+    ood_distance: float | None = None
+    ood_threshold: float | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """Not applicable or outside the training data: sorted with the flagged ones."""
+        return self.status != SCORED
+
+    @property
+    def verdict(self) -> str:
+        """FLAG / no flag / not applicable / outside training data."""
+        return verdict(self.status, self.flagged)
+
+    @property
+    def urgent(self) -> bool:
+        """Flagged, or needs review: the head of the worklist."""
+        return bool(self.flagged) or self.needs_review
 
     @classmethod
     def from_result(cls, result: Any, frame: int = 0) -> ScoreSummary:
         """Summarise a ``squid_core.scoring.AnalysisResult``."""
         op = result.operating_point or {}
         timings = getattr(result, "timings", None) or {}
+        num = (lambda v: None if v is None else float(v))  # noqa: E731
         return cls(
-            score=float(result.score),
-            raw_logit=float(result.raw_logit),
+            score=num(result.score),
+            raw_logit=num(result.raw_logit),
             flagged=result.flagged,
             operating_point=op.get("name"),
             operating_threshold=op.get("threshold"),
@@ -49,6 +71,10 @@ class ScoreSummary:
             device=str(result.device),
             seconds=float(timings.get("total", float("nan"))),
             frame=frame,
+            status=str(getattr(result, "status", SCORED)),
+            status_reason=str(getattr(result, "status_reason", "")),
+            ood_distance=num(getattr(result, "ood_distance", None)),
+            ood_threshold=num(getattr(result, "ood_threshold", None)),
         )
 
 
@@ -188,13 +214,16 @@ class Catalog:
         return tree
 
     def worklist(self) -> list[Entry]:
-        """All entries, most suspicious first; unscored ones follow, none is dropped."""
+        """All entries, most suspicious first: flagged and needs-review images (not
+        applicable, outside the training data) by score, then the other scored images by
+        score; unanalysed ones follow. None is dropped."""
 
-        def order(e: Entry) -> tuple[int, float, str]:
-            s = e.score
-            if s is None or math.isnan(s):
-                return (1, 0.0, e.key)
-            return (0, -s, e.key)
+        def order(e: Entry) -> tuple[int, int, float, str]:
+            summary, s = e.summary, e.score
+            if summary is None:
+                return (2, 0, 0.0, e.key)
+            scoreless = s is None or math.isnan(s)
+            return (0 if summary.urgent else 1, int(scoreless), 0.0 if scoreless else -s, e.key)
 
         return sorted(self.entries.values(), key=order)
 
@@ -221,7 +250,9 @@ def csv_rows(catalog: Catalog) -> list[dict[str, object]]:
         }
         s = e.summary
         if s is not None:
-            row.update(score=s.score, flagged=s.flagged, operating_point=s.operating_point,
+            row.update(score=s.score, flagged=s.flagged, status=s.status, verdict=s.verdict,
+                       status_reason=s.status_reason, ood_distance=s.ood_distance,
+                       ood_threshold=s.ood_threshold, operating_point=s.operating_point,
                        operating_threshold=s.operating_threshold, raw_logit=s.raw_logit,
                        model_name=s.model_name, model_version=s.model_version,
                        device=s.device, seconds=s.seconds, frame=s.frame)

@@ -44,6 +44,7 @@ from squid_core.exports import (
     secondary_capture,
     write_scores_csv,
 )
+from squid_core.scoring.result import SCORED, verdict
 from viewer.catalog import Catalog, csv_rows
 from viewer.score_panel import RESEARCH_NOTE
 
@@ -66,6 +67,8 @@ class ReportContent:
     colormap_lut: np.ndarray | None = None
     analysed_at: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().astimezone())
     study_lines: list[str] = field(default_factory=list)
+    status: str = "scored"
+    status_reason: str = ""
 
 
 def report_content(panes: Any, result: Any, source: str, lut: np.ndarray | None,
@@ -84,7 +87,8 @@ def report_content(panes: Any, result: Any, source: str, lut: np.ndarray | None,
         model=f"{result.model_name} {result.model_version}".strip(), device=str(result.device),
         source=source, heatmap_units=str(result.heatmap_units or ""),
         heatmap_scale_max=float(result.heatmap_scale_max or 0.0), colormap_lut=lut,
-        study_lines=list(study_lines or []))
+        study_lines=list(study_lines or []), status=str(getattr(result, "status", "scored")),
+        status_reason=str(getattr(result, "status_reason", "")))
 
 
 def _qimage(rgb: np.ndarray) -> QImage:
@@ -165,8 +169,12 @@ def paint_report(painter: QPainter, page: QRectF, c: ReportContent) -> None:
 
     flag = {True: "FLAGGED", False: "not flagged", None: "no operating point"}[c.flagged]
     colour = {True: "#c0392b", False: "#1e8449", None: "#444444"}[c.flagged]
+    if c.status != SCORED:  # never "not flagged": the model cannot vouch for this score
+        flag, colour = f"NEEDS REVIEW ({verdict(c.status, c.flagged)})", "#9a6700"
     y += 2.5 * unit
     text(f"Anomaly score {c.score:.1f} / 100 — {flag}", 4.0, bold=True, colour=colour)
+    if c.status_reason:
+        text(c.status_reason[:160], 2.4, bold=True, colour="#9a6700")
     text(f"Operating point: {c.operating_point}    raw logit {c.raw_logit:.4f}", 2.4)
     text(f"Model: {c.model}    device: {c.device}", 2.4)
     text(RESEARCH_NOTE, 2.4, bold=True, colour="#9a6700")

@@ -157,6 +157,7 @@ class MainWindow(QMainWindow):
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.score_panel = ScorePanel()
         self.score_panel.operatingPointChosen.connect(self.set_operating_point)
+        self.score_panel.analyseAnywayRequested.connect(self.analyse_anyway)
         self.overlay = OverlayControls(self.settings.overlay)
         side = QWidget()
         side_layout = QVBoxLayout(side)
@@ -504,13 +505,16 @@ class MainWindow(QMainWindow):
     def _update_model_state(self) -> None:
         info = self.model_info
         self.score_panel.set_model(info, info.get("device", "") if info else "")
-        self.panes.set_no_result_message(
-            "Not analysed yet (F5)" if info else
-            "No model loaded\nModel ▸ Open model file… (Ctrl+M)")
+        self._update_no_result_message()
         for ident in ("analyse", "analyse_all"):
             self.actions_by_id[ident].setEnabled(info is not None)
         if info is None:
             self.overlay.set_no_model()
+
+    def _update_no_result_message(self) -> None:
+        self.panes.set_no_result_message(
+            "Not analysed yet (F5)" if self.model_info else
+            "No model loaded\nModel ▸ Open model file… (Ctrl+M)")
 
     def _library(self) -> Any:
         """The model library (``squid_core.library.ModelLibrary``) in the user's data folder.
@@ -572,8 +576,13 @@ class MainWindow(QMainWindow):
 
     # -- analysis --------------------------------------------------------------------
 
-    def analyse_current(self) -> None:
-        """Score the image and frame on screen."""
+    def analyse_anyway(self) -> None:
+        """Score the image on screen although it is not applicable to the model; the
+        result keeps that status and says it was analysed anyway."""
+        self.analyse_current(force=True)
+
+    def analyse_current(self, force: bool = False) -> None:
+        """Score the image and frame on screen (``force``: even when not applicable)."""
         if self.scorer is None:
             self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
                                          8000)
@@ -588,7 +597,9 @@ class MainWindow(QMainWindow):
         self.score_panel.set_busy()
         self.timestamps["analyse"] = time.perf_counter()
         pixels = image.frame(self.panes.frame) if hasattr(image, "frame") else image.pixels
-        self.runner.analyse(self.scorer, [AnalysisJob(key, self.panes.frame, pixels=pixels)])
+        self.runner.analyse(self.scorer, [AnalysisJob(
+            key, self.panes.frame, pixels=pixels, meta=getattr(image, "meta", None),
+            force=force)])
 
     def analyse_all(self) -> None:
         """Score every image in the browser not yet scored; the worklist re-sorts live."""
@@ -601,7 +612,8 @@ class MainWindow(QMainWindow):
             if entry.key == self._current_key and self.panes.image is not None:
                 image = self.panes.image
                 jobs.append(AnalysisJob(entry.key, self.panes.frame,
-                                        pixels=image.frame(self.panes.frame)))
+                                        pixels=image.frame(self.panes.frame),
+                                        meta=getattr(image, "meta", None)))
             else:
                 jobs.append(AnalysisJob(entry.key, 0, path=entry.key))
         if not jobs:
@@ -641,11 +653,16 @@ class MainWindow(QMainWindow):
             scored = sum(1 for e in self.catalog.entries.values() if e.summary is not None)
             self.statusBar().showMessage(
                 f"Analysis {'cancelled' if cancelled else 'done'}: {scored} of "
-                f"{len(self.catalog.entries)} image(s) scored", 8000)
+                f"{len(self.catalog.entries)} image(s) analysed{self._review_count()}", 8000)
         self._batch = False
         if self._current_key and (self._current_key, self.panes.frame) not in self._results:
             self.score_panel.set_result(None)
         self.analysisFinished.emit(cancelled)
+
+    def _review_count(self) -> str:
+        n = sum(1 for e in self.catalog.entries.values()
+                if e.summary is not None and e.summary.needs_review)
+        return f", {n} need review (not applicable or outside the training data)" if n else ""
 
     def set_operating_point(self, name: str) -> None:
         """Flag at another of the model's stored operating points: every score so far is
@@ -661,8 +678,9 @@ class MainWindow(QMainWindow):
             self.model_info["operating_point"] = name
         for key, entry in self.catalog.entries.items():
             if entry.summary is not None:
+                score = entry.summary.score
                 self.catalog.set_summary(key, dataclasses.replace(
-                    entry.summary, flagged=entry.summary.score >= float(op["threshold"]),
+                    entry.summary, flagged=None if score is None else score >= float(op["threshold"]),
                     operating_point=name, operating_threshold=float(op["threshold"])))
         for cache_key, result in list(self._results.items()):
             self._results[cache_key] = self._with_operating_point(result)
@@ -682,8 +700,8 @@ class MainWindow(QMainWindow):
         op = getattr(self.scorer, "operating_point", None)
         if not op or not dataclasses.is_dataclass(result) or result.operating_point == op:
             return result
-        return dataclasses.replace(result, operating_point=dict(op),
-                                   flagged=bool(result.score >= float(op["threshold"])))
+        flagged = None if result.score is None else bool(result.score >= float(op["threshold"]))
+        return dataclasses.replace(result, operating_point=dict(op), flagged=flagged)
 
     def _on_result(self, key: str, frame: int, result: Any) -> None:
         if self._closing:
@@ -712,8 +730,15 @@ class MainWindow(QMainWindow):
             self.score_panel.set_busy(f"Could not analyse: {message}")
 
     def _show_result(self, result: Any) -> None:
-        self.overlay.set_scale(result.heatmap_scale_max, result.heatmap_units)
-        self.panes.set_result(result)
+        if result.reconstruction is None:  # not applicable, not scored: nothing to overlay
+            self.panes.set_result(None)
+            reasons = result.status_reason.removeprefix("not applicable: ").split("; ")
+            self.panes.set_no_result_message(
+                "Not applicable: not scored\n\n" + "\n".join(reasons)
+                + "\n\n\"Analyse anyway\" (score panel)\nscores it regardless")
+        else:
+            self.overlay.set_scale(result.heatmap_scale_max, result.heatmap_units)
+            self.panes.set_result(result)
         self.score_panel.set_result(result)
 
     def _show_result_for_current(self) -> None:
@@ -723,6 +748,7 @@ class MainWindow(QMainWindow):
             self.resultShown.emit(self._current_key)
             return
         self.panes.set_result(None)
+        self._update_no_result_message()
         self.score_panel.set_result(None)
         if self.scorer is not None and self.settings.auto_analyse:
             self.analyse_current()

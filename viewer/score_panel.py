@@ -4,7 +4,12 @@ Shows the score 0-100 (100 = most unlike the normal studies the model learnt), t
 operating point in use (a choice among the named ones stored with the model, e.g.
 balanced or high sensitivity) and whether this image is flagged at it, the raw discriminator
 logit, model name and version, the device and the time taken. A standing note says this
-is research software for decision support, not a diagnosis. Without a model it says so
+is research software for decision support, not a diagnosis.
+
+A result that is not the model's answer is never shown as "not flagged": *not
+applicable* (the file is not what the model is for: no score, with the reason, and an
+"Analyse anyway" button) or *outside the training data* (the score is shown, labelled
+uncalibrated, with the guard's distance and threshold): both read "NEEDS REVIEW". Without a model it says so
 plainly: the viewer still works as a viewer.
 """
 
@@ -14,9 +19,18 @@ import math
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from viewer.theme import FLAG, MUTED, OK
+from squid_core.scoring.result import NOT_APPLICABLE, SCORED
+from viewer.theme import FLAG, MUTED, OK, REVIEW
 
 RESEARCH_NOTE = "Research use only — decision support, not a diagnosis."
 
@@ -29,12 +43,25 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return "—" if math.isnan(f) else format(f, spec)
 
 
+def _guard_text(result: Any) -> str:
+    """What the out-of-distribution guard said about ``result``."""
+    distance, threshold = result.ood_distance, result.ood_threshold
+    if distance is None or threshold is None:
+        if result.score is None:
+            return "not checked (not scored)"
+        return "not checked: this model has no out-of-distribution guard"
+    inside = "inside" if distance <= threshold else "OUTSIDE"
+    return f"{inside} (distance {distance:.1f}, limit {threshold:.1f})"
+
+
 class ScorePanel(QWidget):
     """Display of one AnalysisResult and of the loaded model, with the choice of the
     model's operating point."""
 
     #: The user chose another of the model's stored operating points (its name).
     operatingPointChosen = Signal(str)
+    #: The user asked to score a not-applicable image regardless.
+    analyseAnywayRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +71,14 @@ class ScorePanel(QWidget):
         self.score.setObjectName("scoreValue")
         self.flag = QLabel()
         self.flag.setWordWrap(True)
+        self.status = QLabel()
+        self.status.setObjectName("resultStatus")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet(f"color: {REVIEW};")
+        self.analyse_anyway = QPushButton("Analyse anyway")
+        self.analyse_anyway.setToolTip("Score this image although it is not what the model is "
+                                       "for; the result keeps the 'not applicable' status")
+        self.analyse_anyway.clicked.connect(self.analyseAnywayRequested)
         self.operating_point = QLabel("—")
         self.operating_point.setWordWrap(True)
         self.operating_points = QComboBox()
@@ -54,6 +89,10 @@ class ScorePanel(QWidget):
         self.model = QLabel("—")
         self.model.setWordWrap(True)
         self.device = QLabel("—")
+        self.guard = QLabel("—")
+        self.guard.setWordWrap(True)
+        self.guard.setToolTip("Distance of the image from the model's training normals "
+                              "(out-of-distribution guard) and the guard's threshold")
         self.timing = QLabel("—")
         self.note = QLabel(RESEARCH_NOTE)
         self.note.setObjectName("researchNote")
@@ -65,6 +104,7 @@ class ScorePanel(QWidget):
         form.addRow("Raw logit", self.logit)
         form.addRow("Model", self.model)
         form.addRow("Device", self.device)
+        form.addRow("Training data", self.guard)
         form.addRow("Time", self.timing)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
@@ -75,6 +115,8 @@ class ScorePanel(QWidget):
         layout.addWidget(self.state)
         layout.addWidget(self.score)
         layout.addWidget(self.flag)
+        layout.addWidget(self.status)
+        layout.addWidget(self.analyse_anyway)
         layout.addLayout(form)
         layout.addWidget(line)
         layout.addWidget(self.note)
@@ -127,12 +169,16 @@ class ScorePanel(QWidget):
 
     def set_result(self, result: Any) -> None:
         """Show an AnalysisResult, or the waiting / no-model state when None."""
-        self.score.setVisible(result is not None)
+        self.score.setVisible(result is not None and result.score is not None)
+        self.status.setVisible(result is not None and result.status != SCORED)
+        self.analyse_anyway.setVisible(result is not None and result.status == NOT_APPLICABLE
+                                       and not result.forced)
         if result is None:
             self.score.setText("—")
             self.flag.setText("")
             self.logit.setText("—")
             self.timing.setText("—")
+            self.guard.setText("—")
             if self._model_info is None:
                 self.state.setText("No model loaded — Model ▸ Open model file… (Ctrl+M). "
                                    "The viewer works without one.")
@@ -141,7 +187,9 @@ class ScorePanel(QWidget):
                 self.state.setText("Not analysed yet (F5)")
                 self.state.setStyleSheet(f"color: {MUTED};")
             return
-        if getattr(result, "calibrated", True):
+        if result.status != SCORED:
+            self._show_review(result)
+        elif getattr(result, "calibrated", True):
             self.state.setText("Anomaly score (0–100)")
             self.state.setStyleSheet(f"color: {MUTED};")
         else:
@@ -157,7 +205,9 @@ class ScorePanel(QWidget):
             self._select_operating_point(str(op.get("name") or ""))
         else:
             self.operating_point.setText("none set for this model")
-        if result.flagged is True:
+        if result.status != SCORED:
+            pass  # _show_review said it: never "not flagged"
+        elif result.flagged is True:
             self.flag.setText("FLAGGED at this operating point")
             self.flag.setStyleSheet(f"color: {FLAG}; font-weight: bold;")
             self.score.setStyleSheet(f"color: {FLAG};")
@@ -169,13 +219,33 @@ class ScorePanel(QWidget):
             self.flag.setText("No operating point: not flagged either way")
             self.flag.setStyleSheet(f"color: {MUTED};")
             self.score.setStyleSheet("")
-        self.logit.setText(_fmt(result.raw_logit, ".4f"))
+        self.logit.setText(_fmt(result.raw_logit, ".4f") if result.raw_logit is not None else "—")
         self.model.setText(f"{result.model_name} {result.model_version}".strip())
         notes = getattr(result, "notes", None) or []
         self.device.setText(str(result.device) + (f" — {'; '.join(notes)}" if notes else ""))
+        self.guard.setText(_guard_text(result))
         t = getattr(result, "timings", None) or {}
         if "total" in t:
             extra = f" (inference {_fmt(t['inference'], '.2f')} s)" if "inference" in t else ""
             self.timing.setText(f"{_fmt(t['total'], '.2f')} s{extra}")
         else:
             self.timing.setText("—")
+
+    def _show_review(self, result: Any) -> None:
+        """The state, flag and status lines of a not-applicable or outside result."""
+        self.score.setStyleSheet(f"color: {REVIEW};")
+        self.flag.setStyleSheet(f"color: {REVIEW}; font-weight: bold;")
+        self.state.setStyleSheet(f"color: {REVIEW}; font-weight: bold;")
+        at_op = {True: "above", False: "below"}.get(result.flagged)
+        position = f" (score {at_op} the operating point)" if at_op else ""
+        if result.status == NOT_APPLICABLE and result.score is None:
+            self.state.setText("NOT APPLICABLE — not scored")
+            self.flag.setText("NEEDS REVIEW: this image is not what the model is for")
+        elif result.status == NOT_APPLICABLE:
+            self.state.setText("NOT APPLICABLE — analysed anyway; score uncalibrated")
+            self.flag.setText(f"NEEDS REVIEW{position}")
+        else:
+            self.state.setText("OUTSIDE THE MODEL'S TRAINING DATA — score uncalibrated")
+            self.flag.setText(f"NEEDS REVIEW{position}")
+        reason = result.status_reason[:1].upper() + result.status_reason[1:]
+        self.status.setText(reason + ".")

@@ -4,8 +4,12 @@ A thin widget over :class:`viewer.catalog.Catalog`. Two views of the same entrie
 
 * **Tree**: patient > study > series > image, each parent showing the highest score of
   its images (a study is as suspicious as its worst image); any column sorts.
-* **Worklist**: one row per image, most suspicious first. Unscored images stay in the
-  list, below the scored ones: nothing is ever hidden or dropped for a low score.
+* **Worklist**: one row per image, most suspicious first: flagged images and those that
+  need review (not applicable to the model, or outside its training data: marked
+  "REVIEW") by score, then the other scored ones. Unscored images stay in the list,
+  below the scored ones: nothing is ever hidden or dropped for a low score. A filter
+  above the list can narrow it to "flagged or needs review" or "needs review"
+  at the user's request; it starts at "all images".
 
 Scores arriving during "Analyse all" update rows in place and the list re-sorts. Files
 that could not be opened are listed underneath with the reason. The rows live in
@@ -18,6 +22,8 @@ from __future__ import annotations
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
@@ -29,13 +35,23 @@ from PySide6.QtWidgets import (
 )
 
 from viewer.catalog import Catalog
-from viewer.study_tree_model import COL_NAME, COL_SCORE, COLUMNS, KEY_ROLE, StudyTreeModel
+from viewer.study_tree_model import (
+    COL_FLAG,
+    COL_NAME,
+    COL_SCORE,
+    COLUMNS,
+    KEY_ROLE,
+    StudyTreeModel,
+)
 from viewer.theme import MUTED
 
 #: Lists up to this many rows re-sort on every score; longer ones in batches.
 IMMEDIATE_ROWS = 500
 #: How long scores of a long list are gathered before one re-sort (milliseconds).
 SCORE_BATCH_MS = 250
+#: The filter's choices: (label, mode).
+FILTERS = (("All images", "all"), ("Flagged or needs review", "urgent"),
+           ("Needs review (not applicable / outside)", "review"))
 
 
 class StudyBrowser(QWidget):
@@ -74,6 +90,16 @@ class StudyBrowser(QWidget):
         self.tree.sortByColumn(COL_NAME, Qt.SortOrder.AscendingOrder)
         self.tree.selectionModel().currentChanged.connect(self._on_current)
 
+        self.filter = QComboBox()
+        for text, mode in FILTERS:
+            self.filter.addItem(text, mode)
+        self.filter.setToolTip("Which images the list shows; 'needs review' = not applicable "
+                               "to the model, or outside its training data")
+        self.filter.currentIndexChanged.connect(self._apply_filter)
+        self.model.layoutChanged.connect(self._apply_filter)
+        self.model.modelReset.connect(self._apply_filter)
+        self.model.dataChanged.connect(self._apply_filter)
+
         self.rejected_label = QLabel("Could not open")
         self.rejected_label.setStyleSheet(f"color: {MUTED};")
         self.rejected = QListWidget()
@@ -84,8 +110,16 @@ class StudyBrowser(QWidget):
         box.addWidget(self.rejected_label)
         box.addWidget(self.rejected)
 
+        tree_box = QWidget()
+        tree_layout = QVBoxLayout(tree_box)
+        tree_layout.setContentsMargins(0, 0, 0, 0)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(QLabel("Show"))
+        filter_row.addWidget(self.filter, 1)
+        tree_layout.addLayout(filter_row)
+        tree_layout.addWidget(self.tree)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(tree_box)
         self.splitter.addWidget(rejected_box)
         self.splitter.setStretchFactor(0, 4)
         self.splitter.setStretchFactor(1, 1)
@@ -155,6 +189,10 @@ class StudyBrowser(QWidget):
     def update_scores(self, keys: list[str]) -> None:
         """Refresh the rows of ``keys`` and their parents, then restore the order."""
         self.model.update_scores(keys)
+        header = self.tree.header()
+        wanted = self.tree.sizeHintForColumn(COL_FLAG)  # rows on screen only: cheap
+        if wanted > header.sectionSize(COL_FLAG):  # e.g. a "REVIEW: outside" mark arrived
+            header.resizeSection(COL_FLAG, wanted)
 
     def remove(self, key: str) -> None:
         """Take the row of ``key`` out (it moved to the "Could not open" list), with any
@@ -184,8 +222,30 @@ class StudyBrowser(QWidget):
         return index.data(KEY_ROLE) if index.isValid() else None
 
     def visible_keys(self) -> list[str]:
-        """Image keys in the order shown (depth first)."""
-        return self.model.keys_in_order()
+        """Image keys in the order shown (depth first), without those the filter hides."""
+        return [k for k in self.model.keys_in_order() if self._shown(k)]
+
+    def set_filter(self, mode: str) -> None:
+        """Show ``all`` images, only the ``urgent`` (flagged or needs review) or only the
+        ``review`` ones (not applicable or outside the training data)."""
+        index = self.filter.findData(mode)
+        if index < 0:
+            raise ValueError(f"unknown filter {mode!r}")
+        self.filter.setCurrentIndex(index)
+
+    def _shown(self, key: str) -> bool:
+        mode = self.filter.currentData() or "all"
+        node = self.model.nodes.get(key)
+        if mode == "all" or node is None:
+            return True
+        return node.review if mode == "review" else node.urgent
+
+    def _apply_filter(self, *_args: object) -> None:
+        """Hide the image rows the filter excludes (groups stay; nothing is dropped)."""
+        for key in self.model.nodes:
+            index = self.model.index_of(key)
+            if index.isValid():
+                self.tree.setRowHidden(index.row(), index.parent(), not self._shown(key))
 
     def row_texts(self, key: str | None = None) -> list[str]:
         """The cells of image ``key``'s row as shown, or of the first row when None."""

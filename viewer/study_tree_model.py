@@ -21,8 +21,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QFont
 
+from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE
 from viewer.catalog import Catalog, Entry
-from viewer.theme import FLAG, MUTED, OK, TEXT
+from viewer.theme import FLAG, MUTED, OK, REVIEW, TEXT
 
 COLUMNS = ("Patient / study / series / image", "Score", "Flag", "Date", "Modality",
            "Body part", "View")
@@ -39,7 +40,7 @@ _IMAGE_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _NO_FLAGS = Qt.ItemFlag.NoItemFlags
 _DIGITS = re.compile(r"(\d+)")
 _ALIGN_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_BRUSHES = {c: QBrush(QColor(c)) for c in (FLAG, OK, MUTED, TEXT)}
+_BRUSHES = {c: QBrush(QColor(c)) for c in (FLAG, OK, MUTED, TEXT, REVIEW)}
 _BOLD = QFont()
 _BOLD.setBold(True)
 
@@ -57,16 +58,21 @@ def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
                  for part in _DIGITS.split(text.lower()) if part)
 
 
-def score_sort_value(score: float | None) -> float:
-    """Unscored rows sort below every score, in either direction's natural place."""
-    return -1.0 if score is None or math.isnan(score) else float(score)
+def score_sort_value(score: float | None, urgent: bool = False) -> tuple[int, float]:
+    """Flagged and needs-review rows first (descending), by score; unscored rows sort
+    below every score, in either direction's natural place."""
+    return (int(urgent), -1.0 if score is None or math.isnan(score) else float(score))
+
+
+#: The mark of a result that needs review, in the Flag column.
+REVIEW_MARKS = {NOT_APPLICABLE: "REVIEW: n/a", OUTSIDE: "REVIEW: outside"}
 
 
 class Node:
     """One row: an image (``key`` set) or a group of images."""
 
     __slots__ = ("label", "key", "parent", "children", "row", "common", "score", "flagged",
-                 "count")
+                 "count", "status", "reason")
 
     def __init__(self, label: str, parent: Node | None, key: str | None = None,
                  common: Entry | None = None) -> None:
@@ -79,6 +85,17 @@ class Node:
         self.score: float | None = None
         self.flagged: bool | None = None
         self.count = 0  # images at or under this node
+        self.status: str | None = None  # scored / not-applicable / outside; None unanalysed
+        self.reason = ""  # why it needs review
+
+    @property
+    def review(self) -> bool:
+        """Not applicable or outside the training data (a group: any of its images)."""
+        return self.status in REVIEW_MARKS
+
+    @property
+    def urgent(self) -> bool:
+        return bool(self.flagged) or self.review
 
     def add(self, child: Node) -> Node:
         child.row = len(self.children)
@@ -106,6 +123,8 @@ class Node:
         if column == COL_SCORE:
             return "—" if self.score is None else f"{self.score:.1f}"
         if column == COL_FLAG:
+            if self.status in REVIEW_MARKS:
+                return REVIEW_MARKS[self.status]
             return {True: "FLAG", False: "no"}.get(self.flagged, "")
         return self._common_text(column)
 
@@ -121,9 +140,9 @@ class Node:
         if column == COL_NAME:
             return natural_key(self.label)
         if column == COL_SCORE:
-            return score_sort_value(self.score)
+            return score_sort_value(self.score, self.urgent)
         if column == COL_FLAG:
-            return {True: 2, False: 1}.get(self.flagged, 0)
+            return 3 if self.review else {True: 2, False: 1}.get(self.flagged, 0)
         return self._common_text(column)
 
 
@@ -191,6 +210,8 @@ class StudyTreeModel(QAbstractItemModel):
         summary = entry.summary if entry is not None else None
         node.score = None if summary is None else summary.score
         node.flagged = None if summary is None else summary.flagged
+        node.status = None if summary is None else summary.status
+        node.reason = "" if summary is None else summary.status_reason
 
     def _refresh_groups(self, groups: list[Node]) -> None:
         """Recompute count, highest score and flag of group nodes (and their subgroups)."""
@@ -364,11 +385,15 @@ class StudyTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return node.text(col)
         if role == Qt.ItemDataRole.ForegroundRole:
+            if col in (COL_FLAG, COL_SCORE) and node.review:
+                return _BRUSHES[REVIEW]
             if col == COL_FLAG:
                 return _BRUSHES[{True: FLAG, False: OK}.get(node.flagged, MUTED)]
             if col == COL_SCORE:
                 return _BRUSHES[FLAG if node.flagged else TEXT]
             return None
+        if role == Qt.ItemDataRole.ToolTipRole and col in (COL_FLAG, COL_SCORE) and node.reason:
+            return node.reason
         if role == Qt.ItemDataRole.TextAlignmentRole and col == COL_SCORE:
             return _ALIGN_RIGHT
         if role == Qt.ItemDataRole.FontRole and col == COL_NAME and node.key is None:
@@ -388,6 +413,9 @@ def _summarise(group: Node) -> None:
     flags = [c.flagged for c in group.children if c.flagged is not None]
     group.score = max(scores) if scores else None
     group.flagged = any(flags) if flags else None
+    review = [c for c in group.children if c.review]
+    group.status = review[0].status if review else None
+    group.reason = f"{len(review)} image(s) need review" if review else ""
 
 
 def _depth(node: Node) -> int:

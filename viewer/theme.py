@@ -17,6 +17,8 @@ MUTED = "#a0a4aa"
 ACCENT = "#3d8fd1"
 FLAG = "#e0544b"
 OK = "#4caf7a"
+#: Needs review: not applicable, or outside the model's training data.
+REVIEW = "#f0c674"
 
 _STYLE = f"""
 QToolTip {{ color: {TEXT}; background: {PANEL}; border: 1px solid #555; }}

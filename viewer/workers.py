@@ -26,15 +26,21 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
 
+from squid_core.scoring.analysis import analyse
+
 
 @dataclass(frozen=True)
 class AnalysisJob:
-    """One image to score: its key, and either its pixels or a path to read them from."""
+    """One image to score: its key, and either its pixels (with the image's metadata, for
+    the applicability check) or a path to read both from. ``force`` analyses it even when
+    it is not applicable ("Analyse anyway")."""
 
     key: str
     frame: int = 0
     pixels: np.ndarray | None = None
     path: str | None = None
+    meta: Any = None
+    force: bool = False
 
 
 class TaskRunner(QObject):
@@ -137,19 +143,21 @@ class AnalysisRunner(QObject):
              read: Callable[[str], Any] | None) -> Iterator[tuple]:
         total = len(jobs)
         for done, job in enumerate(jobs, start=1):
-            pixels = job.pixels
+            pixels, meta = job.pixels, job.meta
             if pixels is None:
                 try:
                     if read is None or job.path is None:
                         raise ValueError("nothing to score: no pixels and no reader")
                     image = read(job.path)
                     pixels = image.frame(job.frame) if hasattr(image, "frame") else image.pixels
+                    meta = getattr(image, "meta", None)
                 except Exception as exc:  # an unreadable file must not end "Analyse all"
                     yield ("failed", job.key, _message(exc), True, done, total)
                     continue
             try:
                 with self._lock:
-                    result = scorer.score(np.asarray(pixels, dtype=np.float32))
+                    result = analyse(scorer, np.asarray(pixels, dtype=np.float32), meta,
+                                     force=job.force)
             except Exception as exc:  # nor may one image the model cannot take
                 yield ("failed", job.key, _message(exc), False, done, total)
                 continue

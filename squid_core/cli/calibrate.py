@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from squid_core.cli.score import load_model_or_report
     from squid_core.model.discriminator import PER_IMAGE
     from squid_core.scoring.device import resolve_device
+    from squid_core.scoring.ood_guard import MIN_IMAGES
     from squid_core.training.config import TrainConfig
     from squid_core.training.data_setup import folder_training_data
     from squid_core.training.finalize import calibrate_model, clean_json
@@ -93,6 +94,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"calibrated on {cal['n_images']} normal image(s): mu {cal['mu']:.4f}, "
           f"sigma {cal['sigma']:.4f}"
           + ("; images standardised to their mean histogram" if args.standardise else ""))
+    guard = model.ood_guard
+    if guard is not None and guard.n_images == cal["n_images"]:
+        state = f"refitted, threshold {guard.threshold:.2f} ({guard.metadata()['threshold_rule']})"
+    elif guard is not None:
+        state = (f"kept the model's previous guard ({guard.n_images} images): fewer than "
+                 f"{MIN_IMAGES} normal images to refit it")
+    else:
+        state = f"none (fewer than {MIN_IMAGES} normal images)"
+    print(f"out-of-distribution guard: {state}")
     val = metrics.get("validation")
     if val:
         print(f"validation AUC {val['auc']:.4f} ({val['n_normal']} normal, "

@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "seeded). With --labels (a DigitAnatomy labels.csv), AUC per anomaly type too."
         ),
     )
-    p.add_argument("--model", type=Path, required=True, help="model file (.safetensors)")
+    p.add_argument("--model", type=Path,
+                   help="model file (.safetensors); default: the model library's active model, "
+                        "else the bundled one")
     p.add_argument("--normal", type=Path, nargs="+", required=True, metavar="DIR",
                    help="folder(s) of normal images")
     p.add_argument("--abnormal", type=Path, nargs="+", required=True, metavar="DIR",
@@ -118,11 +120,11 @@ def _interval(ci: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from squid_core.cli.score import load_model_or_report, score_files
+    from squid_core.cli.score import chosen_model, score_files
     from squid_core.scoring.scorer import Scorer
     from squid_core.training.datasets import list_image_files
 
-    model = load_model_or_report(args.model)
+    model, _ = chosen_model(args.model)
     if model is None:
         return 2
     normal_files, abnormal_files = list_image_files(args.normal), list_image_files(args.abnormal)
@@ -133,8 +135,10 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         print("error: --bootstrap must be 0 or more", file=sys.stderr)
         return 2
-    rn = list(score_files(scorer, normal_files, args.batch_size, not args.quiet))
-    ra = list(score_files(scorer, abnormal_files, args.batch_size, not args.quiet))
+    # Every readable image is scored (force): the figures are about the model on these
+    # folders; how many are outside its training data or not applicable is reported.
+    rn = list(score_files(scorer, normal_files, args.batch_size, not args.quiet, force=True))
+    ra = list(score_files(scorer, abnormal_files, args.batch_size, not args.quiet, force=True))
     report = evaluate(rn, ra, model, n_boot=args.bootstrap, seed=args.bootstrap_seed)
     if args.labels is not None:
         good = [r for r in rn + ra if r.error is None]
@@ -153,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
     if report.get("auc_ci") and report["auc_ci"]["low"] is not None:
         print(f"  95 % CI (stratified bootstrap, {args.bootstrap} resamples, seed "
               f"{args.bootstrap_seed}): AUC {_interval(report['auc_ci'])}")
+    from squid_core.cli.score import status_counts
+
+    print(status_counts(rn, "normal"), status_counts(ra, "abnormal"), sep="\n")
     for kind, v in (report.get("auc_per_anomaly_type") or {}).items():
         print(f"  AUC {kind}: {_fmt(v)}")
     for op in report["operating_points"]:

@@ -1,7 +1,8 @@
 """CSV of the scores of every image opened: one row per image, fixed columns.
 
 Unscored images are written too (empty score), so the file accounts for everything
-that was opened. With ``anonymise`` the patient columns are left empty and the file
+that was opened; ``status`` (scored / not-applicable / outside), ``verdict`` and
+``status_reason`` say when a score is not the model's answer. With ``anonymise`` the patient columns are left empty and the file
 name is kept without its folder.
 """
 
@@ -18,7 +19,8 @@ from squid_core.atomic_file import FileWriteError, atomic_output
 
 CSV_COLUMNS = (
     "file", "patient_id", "patient_name", "study_date", "modality", "body_part", "view",
-    "score", "flagged", "operating_point", "operating_threshold", "raw_logit",
+    "score", "flagged", "status", "verdict", "status_reason", "ood_distance", "ood_threshold",
+    "operating_point", "operating_threshold", "raw_logit",
     "model_name", "model_version", "device", "seconds", "frame",
 )
 _PATIENT_COLUMNS = ("patient_id", "patient_name", "study_date")

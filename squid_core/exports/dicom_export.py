@@ -5,7 +5,7 @@
   in a new study otherwise.
 * :func:`score_report` - a Comprehensive SR whose content tree carries the anomaly
   score, the raw discriminator logit, the operating point and whether the image is
-  flagged at it, the model name and version, and the standing "research use only"
+  flagged at it, the result status (scored / not-applicable / outside, with its reason), the model name and version, and the standing "research use only"
   note. It references the analysed image as evidence.
 
 :func:`save_datasets` writes them as DICOM files, all or none: each goes to a temporary
@@ -62,6 +62,7 @@ CODE_LOGIT = CodedConcept("SQ0002", SCHEME, "SQUID discriminator logit")
 CODE_OPERATING_POINT = CodedConcept("SQ0003", SCHEME, "Operating point")
 CODE_FLAGGED = CodedConcept("SQ0004", SCHEME, "Flagged at operating point")
 CODE_DEVICE = CodedConcept("SQ0005", SCHEME, "Compute device")
+CODE_STATUS = CodedConcept("SQ0006", SCHEME, "Result status")
 CODE_YES = CodedConcept("373066001", "SCT", "Yes")
 CODE_NO = CodedConcept("373067005", "SCT", "No")
 UNIT_SCORE = CodedConcept("{score}", "UCUM", "score")
@@ -85,15 +86,24 @@ class ScoreRecord:
     operating_threshold: float | None = None
     device: str = ""
     analysed_at: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().astimezone())
+    status: str = "scored"
+    status_reason: str = ""
 
     @classmethod
     def from_result(cls, result: Any) -> ScoreRecord:
-        """From a ``squid_core.scoring.AnalysisResult``."""
+        """From a scored ``squid_core.scoring.AnalysisResult`` (any status)."""
         op = result.operating_point or {}
         return cls(score=float(result.score), raw_logit=float(result.raw_logit),
                    flagged=result.flagged, model_name=str(result.model_name),
                    model_version=str(result.model_version), operating_point=op.get("name"),
-                   operating_threshold=op.get("threshold"), device=str(result.device))
+                   operating_threshold=op.get("threshold"), device=str(result.device),
+                   status=str(getattr(result, "status", "scored")),
+                   status_reason=str(getattr(result, "status_reason", "")))
+
+    @property
+    def status_text(self) -> str:
+        """E.g. "outside: outside the model's training data (...)" or "scored"."""
+        return f"{self.status}: {self.status_reason}" if self.status_reason else self.status
 
 
 def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -221,6 +231,7 @@ def score_report(record: ScoreRecord, evidence: Dataset, *, anonymise: bool = Fa
         NumContentItem(CODE_LOGIT, float(record.raw_logit), UNIT_ONE, relationship_type=contains),
         TextContentItem(CODE_OPERATING_POINT, op_text, relationship_type=contains),
         _flag_item(record.flagged),
+        TextContentItem(CODE_STATUS, record.status_text[:1024], relationship_type=contains),
         TextContentItem(CODE_DEVICE, record.device or "unknown", relationship_type=contains),
         ImageContentItem(CODE_SOURCE, referenced_sop_class_uid=ev.SOPClassUID,
                          referenced_sop_instance_uid=ev.SOPInstanceUID,

@@ -243,6 +243,8 @@ def metadata_from_dataset(ds: Any) -> ImageMetadata:
         series_number=_int(ds, "SeriesNumber"),
         study_time=_str(ds, "StudyTime"),
         accession_number=_str(ds, "AccessionNumber"),
+        colour=(_int(ds, "SamplesPerPixel", 1) or 1) > 1
+        or _str(ds, "PhotometricInterpretation").upper() == "PALETTE COLOR",
     )
 
 

@@ -70,6 +70,9 @@ class ImageMetadata:
     series_number: int | None = None
     study_time: str = ""
     accession_number: str = ""
+    #: True when the pixels carry real colour (colour DICOM, or a colour raster file whose
+    #: channels really differ; a grey picture saved as RGB is not colour).
+    colour: bool = False
 
 
 @dataclass

@@ -236,6 +236,7 @@ def read_raster(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
         raise _pillow_error(exc, fmt, path) from None
     values, pixels, bits, photometric = result
     meta = _metadata(pixels.shape[0], pixels.shape[1], bits, photometric, fmt)
+    meta.colour = photometric in ("RGB", "PALETTE COLOR") and channels_differ(path, max_pixels)
     return ImageData(
         pixels=np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32),
         values=np.ascontiguousarray(values, dtype=np.float32),
@@ -243,6 +244,26 @@ def read_raster(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
         header=None,
         path=path,
     )
+
+
+#: A colour file is colour when more than 1 % of its pixels have channels that differ by
+#: more than 16 of 255 levels (a grey radiograph saved as RGB or JPEG has none).
+_COLOUR_LEVELS, _COLOUR_FRACTION = 16, 0.01
+
+
+def channels_differ(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> bool:
+    """Whether a colour-typed raster file really holds colour, judged on a reduced copy
+    (JPEG draft mode, at most 256 px) so it costs little."""
+    try:
+        with pillow_guard(path, max_pixels), Image.open(path) as img:
+            if img.format == "JPEG":
+                img.draft("RGB", (256, 256))
+            img.thumbnail((256, 256))
+            rgb = np.asarray(img.convert("RGB"), dtype=np.int16)
+    except Exception:  # the pixels were read once already: treat as grey if not now
+        return False
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    return bool(np.mean(spread > _COLOUR_LEVELS) > _COLOUR_FRACTION)
 
 
 def _read_png16_colour(

@@ -70,6 +70,9 @@ class SquidModel(nn.Module):
             self.metadata.update(metadata)
         self.heatmap_mean: torch.Tensor | None = None
         self.heatmap_std: torch.Tensor | None = None
+        #: The out-of-distribution guard (``squid_core.scoring.ood_guard.OodGuard``) fitted
+        #: on the calibration normals, or None (older model files, too few normals).
+        self.ood_guard: Any = None
 
     @property
     def name(self) -> str:

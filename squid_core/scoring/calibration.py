@@ -11,12 +11,15 @@ Two things are measured over the normal training images, in eval mode:
   residual is judged against what is usual *at that location*; the heatmap is the
   residual in "sigma above normal" units, and ``scale_max`` (a high percentile of
   those units over the normal images themselves) fixes its colour scale per model.
+
+The out-of-distribution guard (``ood_guard.py``) is fitted on the same images.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +46,7 @@ class ModelOutputs:
     residuals: np.ndarray | None = None
     inputs: np.ndarray | None = None
     recons: np.ndarray | None = None
+    features: np.ndarray | None = None  # (N, D) out-of-distribution guard descriptors
 
 
 @torch.no_grad()
@@ -54,6 +58,7 @@ def run_model(
     keep_residuals: bool = False,
     keep_images: int = 0,
     bf16: bool = False,
+    keep_features: bool = False,
 ) -> ModelOutputs:
     """Raw discriminator logits of ``D(G(x)["recon"])`` for every image, in eval mode,
     with the discriminator evaluated as the scorer evaluates it
@@ -63,10 +68,12 @@ def run_model(
 
     ``batches`` yields (B, 1, h, w) float tensors in [0, 1] at the model's size. With
     ``keep_residuals`` the per-image ``|x - recon|`` maps come back too, and the first
-    ``keep_images`` inputs and reconstructions (for sample views). The modules' train
+    ``keep_images`` inputs and reconstructions (for sample views); with
+    ``keep_features`` the out-of-distribution guard's descriptors. The modules' train
     or eval mode is restored afterwards.
     """
     from squid_core.scoring.standardise import match_batch, reference_of
+    from squid_core.scoring.ood_guard import guard_features
 
     gen = model.generator
     mode = gen.training
@@ -74,7 +81,7 @@ def run_model(
     disc = model.scoring_discriminator().to(device)
     device = torch.device(device)
     reference = reference_of(model.metadata)
-    logits, residuals, inputs, recons = [], [], [], []
+    logits, residuals, inputs, recons, features = [], [], [], [], []
     n_kept = 0
     try:
         for x in batches:
@@ -82,9 +89,12 @@ def run_model(
             if reference is not None:  # the model file's intensity standardisation
                 x = match_batch(x, reference)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                recon = gen(x, teacher=False)["recon"]
+                out = gen(x, teacher=False)
+                recon = out["recon"]
                 raw = disc(recon)
             recon = recon.float()
+            if keep_features:
+                features.append(guard_features(x, out["embedding"]).cpu().numpy())
             logits.append(raw.float().reshape(-1).cpu().numpy())
             if keep_residuals:
                 residuals.append((x - recon).abs()[:, 0].to(torch.float16).cpu().numpy())
@@ -101,6 +111,7 @@ def run_model(
         residuals=cat(residuals) if keep_residuals else None,
         inputs=cat(inputs),
         recons=cat(recons),
+        features=cat(features) if keep_features else None,
     )
 
 
@@ -150,6 +161,7 @@ class Calibration:
     heatmap_mean: torch.Tensor
     heatmap_std: torch.Tensor
     scale_max: float
+    ood_guard: Any = None  # OodGuard, or None with fewer than ood_guard.MIN_IMAGES normals
 
     def calibration_metadata(self) -> dict[str, float | int]:
         return {"mu": self.mu, "sigma": self.sigma, "n_images": self.n_images}
@@ -165,8 +177,11 @@ class Calibration:
 def calibrate(
     model, batches: Iterable[torch.Tensor], device: torch.device | str = "cpu"
 ) -> Calibration:
-    """Measure mu/sigma and the residual statistics over normal images (fp32, eval mode)."""
-    out = run_model(model, batches, device, keep_residuals=True)
+    """Measure mu/sigma and the residual statistics over normal images (fp32, eval mode)
+    and fit the out-of-distribution guard on the same images (`ood_guard.fit_guard`)."""
+    from squid_core.scoring.ood_guard import MIN_IMAGES, fit_guard
+
+    out = run_model(model, batches, device, keep_residuals=True, keep_features=True)
     cal = logit_calibration(out.logits)
     assert out.residuals is not None
     mean, std, scale_max = residual_statistics(out.residuals)
@@ -177,4 +192,5 @@ def calibrate(
         heatmap_mean=mean,
         heatmap_std=std,
         scale_max=scale_max,
+        ood_guard=fit_guard(out.features) if len(out.logits) >= MIN_IMAGES else None,
     )

@@ -30,15 +30,16 @@ log = logging.getLogger(__name__)
 
 
 class _Pipeline(nn.Module):
-    """Generator (student only) then discriminator: image -> (recon, logit)."""
+    """Generator (student only) then discriminator: image -> (recon, logit, bottleneck
+    embedding); the embedding feeds the out-of-distribution guard."""
 
     def __init__(self, gen: nn.Module, disc: nn.Module) -> None:
         super().__init__()
         self.gen, self.disc = gen, disc
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        recon = self.gen(x, teacher=False)["recon"]
-        return recon, self.disc(recon)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.gen(x, teacher=False)
+        return out["recon"], self.disc(out["recon"]), out["embedding"]
 
 
 class CompiledPipeline:
@@ -87,7 +88,7 @@ class CompiledPipeline:
         log.info("scoring pipeline compiled in %.1f s", self.seconds)
         return True
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not self.ready:
             raise RuntimeError("the pipeline is not compiled; call compile() first")
         with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16,

@@ -7,6 +7,14 @@ from typing import Any
 
 import numpy as np
 
+#: The three result statuses, the same words in every surface and export.
+SCORED = "scored"
+NOT_APPLICABLE = "not-applicable"
+OUTSIDE = "outside"
+STATUSES = (SCORED, NOT_APPLICABLE, OUTSIDE)
+#: The derived notion the worklist sorts with the flagged studies.
+NEEDS_REVIEW = "needs review"
+
 
 @dataclass
 class AnalysisResult:
@@ -16,22 +24,29 @@ class AnalysisResult:
     raw_logit: the discriminator's logit on the reconstruction (high = looks normal).
     flagged: score >= the default operating point's threshold; None without one.
     operating_point: the operating point used (dict from the model file) or None.
-    reconstruction: (H, W) float32 in [0, 1] at the input's size.
-    heatmap: (H, W) float32 at the input's size, in ``heatmap_units``.
+    reconstruction: (H, W) float32 in [0, 1] at the input's size (None when not scored).
+    heatmap: (H, W) float32 at the input's size, in ``heatmap_units`` (None when not scored).
     heatmap_scale_max: top of the heatmap's colour scale.
     timings: seconds for "preprocess", "inference" and "total".
     calibrated: False when the model file has no calibration (mu = 0, sigma = 1 used);
         an addition to the contract so the viewer can say the score is uncalibrated.
     notes: what the user should know about how this result was made, e.g. that the GPU
         ran out of memory and the image was scored on the CPU (``device`` then says cpu).
+    status: ``scored`` (the model's answer), ``not-applicable`` (the file is not what the
+        model is for: see `squid_core.scoring.applicability`; score None unless the user
+        asked to analyse it anyway) or ``outside`` (the image lies outside the model's
+        training data per its out-of-distribution guard; the score is shown, uncalibrated).
+    status_reason: why the status is not ``scored``, a sentence for the user.
+    ood_distance, ood_threshold: the guard's distance and threshold (None without a guard).
+    forced: scored although not applicable, because the user asked for it.
     """
 
-    score: float
-    raw_logit: float
+    score: float | None
+    raw_logit: float | None
     flagged: bool | None
     operating_point: dict[str, Any] | None
-    reconstruction: np.ndarray
-    heatmap: np.ndarray
+    reconstruction: np.ndarray | None
+    heatmap: np.ndarray | None
     heatmap_units: str
     heatmap_scale_max: float
     model_name: str
@@ -40,3 +55,29 @@ class AnalysisResult:
     timings: dict[str, float] = field(default_factory=dict)
     calibrated: bool = True
     notes: list[str] = field(default_factory=list)
+    status: str = SCORED
+    status_reason: str = ""
+    ood_distance: float | None = None
+    ood_threshold: float | None = None
+    forced: bool = False
+
+    @property
+    def needs_review(self) -> bool:
+        """Not applicable or outside: never to be read as "no flag"."""
+        return self.status != SCORED
+
+    @property
+    def verdict(self) -> str:
+        """The one-word outcome every surface shows (see `verdict`)."""
+        return verdict(self.status, self.flagged)
+
+
+def verdict(status: str, flagged: bool | None) -> str:
+    """``FLAG`` / ``no flag`` / ``no operating point`` for a scored result; ``not
+    applicable`` / ``outside training data`` otherwise (these come first: a result the
+    model cannot vouch for is never shown as "no flag")."""
+    if status == NOT_APPLICABLE:
+        return "not applicable"
+    if status == OUTSIDE:
+        return "outside training data"
+    return {True: "FLAG", False: "no flag", None: "no operating point"}[flagged]

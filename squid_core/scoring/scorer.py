@@ -56,7 +56,8 @@ from squid_core.scoring.device import resolve_device
 from squid_core.scoring.heatmap import heatmap as make_heatmap
 from squid_core.scoring.heatmap import resize_map
 from squid_core.scoring.nuisance import Nuisance
-from squid_core.scoring.result import AnalysisResult
+from squid_core.scoring.ood_guard import guard_features
+from squid_core.scoring.result import OUTSIDE, SCORED, AnalysisResult
 from squid_core.scoring.standardise import match_histogram, reference_of
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ log = logging.getLogger(__name__)
 CPU_FALLBACK_NOTE = "the GPU ran out of memory: scored on the CPU instead"
 #: What a result says when compilation was asked for but is impossible here.
 COMPILE_FAILED_NOTE = "torch.compile is unavailable here: scored uncompiled"
+
+
+def outside_reason(distance: float, threshold: float) -> str:
+    """The user-facing reason of an ``outside`` result."""
+    return (f"outside the model's training data (distance {distance:.1f} > {threshold:.1f} "
+            f"from its training normals): the score is uncalibrated here")
 
 
 def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -87,9 +94,12 @@ def _model_input(batch: np.ndarray, device: torch.device, channels_last: bool) -
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def _to_numpy(recon: torch.Tensor, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(reconstructions (B, S, S), logits (B,)) as float32 arrays on the CPU."""
-    return recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy()
+def _to_numpy(recon: torch.Tensor, logits: torch.Tensor,
+              features: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(reconstructions (B, S, S), logits (B,), guard descriptors (B, D) or None) as
+    float32 arrays on the CPU."""
+    feats = None if features is None else features.float().cpu().numpy()
+    return recon[:, 0].float().cpu().numpy(), logits.float().reshape(-1).cpu().numpy(), feats
 
 
 #: The re-framings averaged by ``Scorer(tta=True)``; the first is the image as given.
@@ -205,6 +215,8 @@ class Scorer:
         self.operating_point: dict[str, Any] | None = next(
             (dict(op) for op in ops if op.get("name") == default), None
         )
+        #: The model file's out-of-distribution guard, or None (older files).
+        self.guard = getattr(model, "ood_guard", None)
         heat = meta.get("heatmap") or {}
         self._scale_max = heat.get("scale_max")
         self._heat_mean = self._heat_std = None
@@ -250,30 +262,38 @@ class Scorer:
         """Why compilation failed, when it was asked for and did."""
         return None if self._compiled is None else self._compiled.error
 
-    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _features(self, x: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor | None:
+        """The guard's descriptor, from the same forward pass (None without a guard)."""
+        return None if self.guard is None else guard_features(x, embedding)
+
+    def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         compiled = self._compiled
         if len(batch) == 1 and compiled is not None and (
                 compiled.ready or (self._compile_lazily and self.compile())):
-            recon, logits = compiled(_model_input(batch, self.device, self._channels_last))
-            return _to_numpy(recon, logits)
+            x = _model_input(batch, self.device, self._channels_last)
+            recon, logits, embedding = compiled(x)
+            with torch.inference_mode():
+                return _to_numpy(recon, logits, self._features(x, embedding))
         return self._forward(batch, self._gen, self._disc, self.device, self._channels_last)
 
     @torch.inference_mode()
-    def _forward(self, batch: np.ndarray, gen: nn.Module, disc: nn.Module,
-                 device: torch.device, channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, batch: np.ndarray, gen: nn.Module, disc: nn.Module, device: torch.device,
+                 channels_last: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         x = _model_input(batch, device, channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            recon = gen(x, teacher=False)["recon"]
+            out = gen(x, teacher=False)
+            recon = out["recon"]
             logits = disc(recon)
-        return _to_numpy(recon, logits)
+        return _to_numpy(recon, logits, self._features(x, out["embedding"]))
 
-    def _run_with_fallback(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    def _run_with_fallback(
+        self, batch: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
         """``_run``; when a GPU runs out of memory, free its cache and retry once on the
         CPU (with CPU copies of the networks, built on first need and kept). Returns
-        (reconstructions, logits, device used)."""
+        (reconstructions, logits, guard descriptors or None, device used)."""
         try:
-            recons, logits = self._run(batch)
-            return recons, logits, str(self.device)
+            return (*self._run(batch), str(self.device))
         except torch.cuda.OutOfMemoryError:
             if self.device.type != "cuda":
                 raise
@@ -285,8 +305,7 @@ class Scorer:
         if self._cpu_nets is None:
             self._cpu_nets = prepare_inference(self.model, torch.device("cpu"),
                                                precision=self.precision)
-        recons, logits = self._forward(batch, *self._cpu_nets, torch.device("cpu"), True)
-        return recons, logits, "cpu"
+        return (*self._forward(batch, *self._cpu_nets, torch.device("cpu"), True), "cpu")
 
     def _notes(self, device: str) -> list[str]:
         notes = [] if device == str(self.device) else [CPU_FALLBACK_NOTE]
@@ -308,9 +327,12 @@ class Scorer:
             batch = np.stack([match_histogram(im, self.intensity_reference) for im in batch])
         views = [batch] + [np.stack([v.apply(im) for im in batch]) for v in self.tta_views[1:]]
         t1 = time.perf_counter()
-        recons, logits, device = self._run_with_fallback(np.concatenate(views))
+        recons, logits, features, device = self._run_with_fallback(np.concatenate(views))
         recons = recons[: len(images)]
         logits = logits.reshape(len(views), len(images)).mean(axis=0)
+        # The guard judges the image as it is (the first view), not its re-framings.
+        distances = (None if features is None
+                     else self.guard.distance(features[: len(images)]))
         t2 = time.perf_counter()
         share = 1.0 / len(images)
         results = []
@@ -326,6 +348,11 @@ class Scorer:
             flagged = None
             if self.operating_point is not None:
                 flagged = bool(score >= float(self.operating_point["threshold"]))
+            status, reason, distance, threshold = SCORED, "", None, None
+            if distances is not None:
+                distance, threshold = float(distances[i]), float(self.guard.threshold)
+                if not distance <= threshold:  # NaN counts as outside
+                    status, reason = OUTSIDE, outside_reason(distance, threshold)
             post = time.perf_counter() - t_post
             preprocess = (t1 - t0) * share
             inference = (t2 - t1) * share
@@ -345,5 +372,9 @@ class Scorer:
                 timings={"preprocess": preprocess, "inference": inference,
                          "postprocess": post, "total": preprocess + inference + post},
                 calibrated=self.calibrated,
+                status=status,
+                status_reason=reason,
+                ood_distance=distance,
+                ood_threshold=threshold,
             ))
         return results

@@ -65,11 +65,16 @@ def calibration_batches(data, cfg: TrainConfig) -> Iterator[torch.Tensor]:
 
 
 def attach_calibration(model, cal: Calibration) -> None:
-    """Store mu/sigma and the residual statistics on the model (metadata + tensors)."""
+    """Store mu/sigma, the residual statistics and the out-of-distribution guard on the
+    model (metadata + tensors). A guard needs ``ood_guard.MIN_IMAGES`` normals: with
+    fewer, a guard the model already has is kept (safer than none), else it has none
+    (and its results say the check was not made)."""
     model.metadata["calibration"] = cal.calibration_metadata()
     model.metadata["heatmap"] = cal.heatmap_metadata()
     model.heatmap_mean = cal.heatmap_mean
     model.heatmap_std = cal.heatmap_std
+    if cal.ood_guard is not None:
+        model.ood_guard = cal.ood_guard
 
 
 def clean_json(v: Any) -> Any:
@@ -138,7 +143,11 @@ def finalize_model(
     run_info: dict[str, Any],
     callbacks: TrainingCallbacks | None = None,
 ):
-    """Calibrate ``model`` (already holding the chosen weights) and fill its metadata."""
+    """Calibrate ``model`` (already holding the chosen weights) and fill its metadata.
+
+    The out-of-distribution guard is refitted on the training normals; a guard from
+    before training (fine-tuning) is dropped, since it describes the old weights."""
+    model.ood_guard = None
     calibrate_model(model, data, cfg, device, callbacks)
     model.metadata["training"] = clean_json({
         "config": cfg.to_dict(),
