@@ -72,8 +72,8 @@ def run_model(
     ``keep_features`` the out-of-distribution guard's descriptors. The modules' train
     or eval mode is restored afterwards.
     """
-    from squid_core.scoring.standardise import match_batch, reference_of
     from squid_core.scoring.ood_guard import guard_features
+    from squid_core.scoring.standardise import match_batch, reference_of
 
     gen = model.generator
     mode = gen.training
