@@ -180,6 +180,32 @@ def test_node_refuses_unknown_ae_titles_and_hostile_instances(tiny_model, tmp_pa
     assert str(bomb.PatientName) not in logged and str(bomb.SOPInstanceUID) not in logged
 
 
+def test_node_records_a_not_applicable_instance_for_review_and_sends_nothing(tiny_model,
+                                                                            tmp_path):
+    """An MR slice reaches the node: not scored, its row says not-applicable with the
+    reason and "review" in the flag column (never "no"); no SC or SR goes back."""
+    node = ReadingRoomNode(NodeConfig("SQUIDTEST", 0, tmp_path / "store", tiny_model,
+                                      allowed_aets=["FRIEND"], host="127.0.0.1", timeout=5,
+                                      send_to=DimseNode("PACS", "127.0.0.1", 1)))
+    node.start()
+    try:
+        me = DimseNode("SQUIDTEST", "127.0.0.1", node.scp.port)
+        DimseClient("FRIEND", timeout=5, retries=0).store(
+            me, [DICOM / "MR_small_RLE.dcm", DICOM / "SIIM_CR_chest.dcm"])
+        assert node.wait_idle(60)
+    finally:
+        node.stop()
+    rows = {r["sop_instance_uid"]: r for r in read_rows(tmp_path / "store" / "results.csv")}
+    mr = rows[dcmread(DICOM / "MR_small_RLE.dcm", stop_before_pixels=True).SOPInstanceUID]
+    cr = rows[dcmread(DICOM / "SIIM_CR_chest.dcm", stop_before_pixels=True).SOPInstanceUID]
+    assert mr["status"] == "not-applicable" and "MR" in mr["reason"]
+    assert mr["flag"] == "review" and mr["score"] == ""
+    assert cr["status"] == "scored" and cr["flag"] in {"yes", "no"} and float(cr["score"]) >= 0
+    outbox = tmp_path / "store" / "outbox"
+    assert not (outbox / mr["sop_instance_uid"]).exists()
+    assert (outbox / cr["sop_instance_uid"]).exists()  # waiting: nobody listens on port 1
+
+
 def test_node_keeps_results_until_the_peer_comes_back(tiny_model, tmp_path):
     import orthanc_server
 

@@ -239,3 +239,11 @@ def test_squid_calibrate_refits_the_guard_on_a_sites_normals(capsys, tmp_path) -
                      "--device", "cpu", "-o", str(tmp_path / "none.safetensors")]) == 0
     assert "guard: none (fewer than 50" in capsys.readouterr().out
     assert squid_core.load_model(tmp_path / "none.safetensors").ood_guard is None
+
+
+def test_an_image_just_past_the_guard_reads_as_past_it():
+    """The reason never says "38.1 > 38.1": it shows the decimals that differ."""
+    from squid_core.scoring.scorer import outside_reason
+
+    assert "distance 50.8 > 38.1" in outside_reason(50.8, 38.07)
+    assert "distance 38.10 > 38.07" in outside_reason(38.1012, 38.0733)

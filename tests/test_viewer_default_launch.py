@@ -100,7 +100,10 @@ def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model
     key, result = driver.seen["first"]
     assert Path(key).parent == DEMO and result.calibrated
     assert driver.seen["score_text"] == f"{result.score:.1f}"
-    assert ("FLAGGED" in driver.seen["flag_text"]) == bool(result.flagged)
+    if result.needs_review:  # outside the training data or not applicable: never "no flag"
+        assert "NEEDS REVIEW" in driver.seen["flag_text"]
+    else:
+        assert ("FLAGGED" in driver.seen["flag_text"]) == bool(result.flagged)
     # Analyse all scored every demo image; the ZhangLab normals are not flagged.
     demo_images = sorted(p.name for p in DEMO.iterdir() if p.suffix in (".dcm", ".png"))
     entries = driver.seen["entries"]
@@ -114,6 +117,11 @@ def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model
             assert summary.flagged == (summary.score >= threshold), name
     assert not entries["zhanglab_normal_1.dcm"].flagged
     assert not entries["zhanglab_normal_2.dcm"].flagged
-    # The worklist is sorted by score, most suspicious first.
-    scores = [entries[name].score for name in driver.seen["worklist"]]
-    assert scores == sorted(scores, reverse=True)
+    # The worklist: flagged and needs-review images first, each part by score, most
+    # suspicious first; nothing dropped.
+    order = [entries[name] for name in driver.seen["worklist"]]
+    urgent = [bool(e.flagged) or e.status != "scored" for e in order]
+    assert urgent == sorted(urgent, reverse=True) and any(urgent) and not all(urgent)
+    for part in (True, False):
+        scores = [e.score for e, u in zip(order, urgent, strict=True) if u == part]
+        assert scores == sorted(scores, reverse=True)

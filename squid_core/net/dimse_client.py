@@ -234,16 +234,29 @@ class DimseClient:
         is reported in ``refused``; a lost association raises (and is retried whole)."""
         paths = [Path(f) for f in files]
         datasets = {p: dcmread(p) for p in paths}
-        syntaxes: dict[str, set[str]] = {}
+        # One presentation context per (SOP class, transfer syntax): an SCP accepts one
+        # syntax per context, so a compressed file needs a context of its own syntax
+        # (offered beside the uncompressed defaults, which it may be converted to).
+        pairs: set[tuple[str, str]] = set()
         for ds in datasets.values():
-            syntaxes.setdefault(str(ds.SOPClassUID), set(DEFAULT_TRANSFER_SYNTAXES)).add(
-                str(ds.file_meta.TransferSyntaxUID))
-        contexts = [(c, sorted(ts)) for c, ts in sorted(syntaxes.items())]
+            sop_class = str(ds.SOPClassUID)
+            pairs.add((sop_class, str(ds.file_meta.TransferSyntaxUID)))
+            pairs.update((sop_class, str(ts)) for ts in DEFAULT_TRANSFER_SYNTAXES)
+        syntaxes = {c for c, _ in pairs}
+        contexts = [(c, [ts]) for c, ts in sorted(pairs)]
+        if len(contexts) > 128:  # the DICOM limit of one association
+            raise NetworkError(f"cannot send to {node}: more than 128 presentation contexts "
+                               f"needed; send fewer kinds of file at once")
 
         def work(assoc: Association) -> StoreReport:
             report = StoreReport()
             for path, ds in datasets.items():
-                code = _status(assoc.send_c_store(ds))
+                try:
+                    response = assoc.send_c_store(ds)
+                except ValueError as exc:  # no accepted context for this file's syntax
+                    report.refused[path] = f"{node} accepts no presentation context for it: {exc}"
+                    continue
+                code = _status(response)
                 if code is None:
                     self._check_alive(assoc, node, "C-STORE")
                     raise NetworkError(f"{node} did not answer the C-STORE in time",

@@ -158,12 +158,16 @@ class ReadingRoomNode:
     def _on_outcome(self, outcome: JobOutcome) -> None:
         uid = outcome.key
         result = outcome.result
-        score = "" if result is None else f"{float(result.score):.4f}"
-        flagged = None if result is None else result.flagged
+        scored = result is not None and result.score is not None
+        score = f"{float(result.score):.4f}" if scored else ""
+        flagged = result.flagged if scored else None
+        # A result the model cannot vouch for (not applicable, outside) is never "no":
+        # the flag column says it needs review, as every other surface does.
+        review = result is not None and result.needs_review
+        flag = "review" if review else {True: "yes", False: "no", None: ""}[flagged]
         path = self.instances.path_for(uid)
         received = path.stat().st_mtime if path.exists() else None
-        row = ResultRow(uid, outcome.source.study_instance_uid, score,
-                        {True: "yes", False: "no", None: ""}[flagged], outcome.status,
+        row = ResultRow(uid, outcome.source.study_instance_uid, score, flag, outcome.status,
                         outcome.reason, _iso(received), _iso())
         try:
             appended = self.results.append(row)

@@ -5,8 +5,9 @@ whole line, then fsync) only after the image's outcome is final, and an instance
 a row is never analysed again. A process killed while writing can leave at most a
 torn last line; it is cut off when the file is opened, and that instance, having no
 row, is analysed again. Columns: sop_instance_uid, study_instance_uid, score, flag
-(yes | no | empty without an operating point), status (passed through from the
-analysis: "scored", "error", or whatever status the scorer reports), reason,
+(yes | no | review for a result that is not applicable or outside the model's training
+data | empty without an operating point or on error), status ("scored",
+"not-applicable", "outside" or "error"), reason,
 received_at, analysed_at (UTC, ISO 8601). No patient names or IDs.
 """
 

@@ -70,8 +70,11 @@ COMPILE_FAILED_NOTE = "torch.compile is unavailable here: scored uncompiled"
 
 def outside_reason(distance: float, threshold: float) -> str:
     """The user-facing reason of an ``outside`` result."""
-    return (f"outside the model's training data (distance {distance:.1f} > {threshold:.1f} "
-            f"from its training normals): the score is uncalibrated here")
+    # As many decimals as it takes for the two numbers to read differently (an image just
+    # past the threshold must not say "38.1 > 38.1").
+    digits = next((d for d in (1, 2, 3) if round(distance, d) > round(threshold, d)), 4)
+    return (f"outside the model's training data (distance {distance:.{digits}f} > "
+            f"{threshold:.{digits}f} from its training normals): the score is uncalibrated here")
 
 
 def resize_for_model(pixels: np.ndarray, size: int) -> np.ndarray:

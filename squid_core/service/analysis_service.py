@@ -222,8 +222,8 @@ class AnalysisService:
             return self._lost(index, job, "the analysis worker could not take the image")
         deadline = time.monotonic() + self.job_timeout
         while True:
-            try:
-                if worker.conn.poll(0.2):
+            try:  # never wait past the deadline: a 0 s limit times out, whatever the speed
+                if worker.conn.poll(max(0.0, min(0.2, deadline - time.monotonic()))):
                     _, outcome = worker.conn.recv()
                     return outcome
             except (EOFError, OSError):

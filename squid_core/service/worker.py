@@ -70,6 +70,7 @@ def write_exports(pixels: np.ndarray, result: Any, header: Any, folder: Path) ->
 def analyse(job: Job, scorer: Any) -> JobOutcome:
     """Read, score and (with ``job.export_dir``) export one image; never raises."""
     from squid_core.io import ImageReadError, read_image
+    from squid_core.scoring.analysis import analyse as analyse_image
 
     t0 = time.perf_counter()
     source = SourceInfo()
@@ -77,13 +78,14 @@ def analyse(job: Job, scorer: Any) -> JobOutcome:
         image = read_image(job.path)
         source = _source_info(image)
         pixels = image.pixels[0] if image.pixels.ndim == 3 else image.pixels
-        result = scorer.score(pixels)
-        status = str(getattr(result, "status", None) or "scored")
-        reason = str(getattr(result, "reason", None) or "")
+        # The one path every surface uses: applicability from the tags, then the scorer
+        # with the model's out-of-distribution guard (status scored | not-applicable | outside).
+        result = analyse_image(scorer, pixels, image.meta)
+        status, reason = result.status, result.status_reason
         exports: tuple[str, ...] = ()
-        if job.export_dir and status == "scored":
+        if job.export_dir and result.score is not None:  # scored or outside: the SR says which
             exports = write_exports(pixels, result, image.header, Path(job.export_dir))
-        if not job.keep_arrays:
+        if not job.keep_arrays and result.score is not None:
             empty = np.zeros((0, 0), np.float32)
             result = replace(result, reconstruction=empty, heatmap=empty)
         return JobOutcome(job.key, status, reason, result, source, exports,
