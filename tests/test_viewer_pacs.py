@@ -157,3 +157,36 @@ def test_failures_read_clearly_in_the_pane(qtbot, tmp_path, orthanc, data_dir):
     # Sending with nothing analysed.
     pane.send_results()
     assert "Nothing to send" in pane.message
+
+
+def test_built_in_scp_receives_shows_and_scores(qtbot, tmp_path, orthanc, model_path, data_dir):
+    """Off by default; on, a study Orthanc pushes appears in the browser, scored."""
+    import requests
+
+    window = make_window(qtbot, tmp_path)
+    pane = window.pacs
+    assert not pane.receive_box.isChecked() and pane.receiver.scp is None
+    with qtbot.waitSignal(window.modelLoaded, timeout=60000):
+        window.load_model(model_path, "cpu")
+    pane.ae_edit.setText("SQUIDTEST")
+    pane.port_box.setValue(orthanc.modalities["SQUIDTEST"][1])
+    pane.receive_box.setChecked(True)  # no allowed AE title: refused, said so
+    assert "allowed" in pane.message and not pane.receive_box.isChecked()
+    pane.allowed_edit.setText(orthanc.aet)
+    pane.receive_box.setChecked(True)
+    assert pane.receiver.running and "Receiving as SQUIDTEST" in pane.message
+    assert window.settings.pacs_receive and window.settings.pacs_allowed_aets == [orthanc.aet]
+
+    ids = [orthanc.upload(DICOM / name)["ID"] for name in SOURCES]
+    answer = requests.post(f"{orthanc.url}/modalities/squidtest/store", json=ids, timeout=60)
+    answer.raise_for_status()
+    folder = data_dir / "pacs" / "received"
+    assert wait_for(lambda: len(window.catalog.entries) == 2, 60)
+    assert all(Path(k).parent == folder for k in window.catalog.entries)
+    # Scored on arrival (or judged not applicable): every entry has a summary.
+    assert wait_for(lambda: all(e.summary is not None
+                                for e in window.catalog.entries.values()), 90)
+    assert window.panes.image is not None  # the first arrival is shown
+
+    pane.receive_box.setChecked(False)
+    assert not pane.receiver.running

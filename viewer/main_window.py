@@ -1020,4 +1020,5 @@ class MainWindow(QMainWindow):
         self.settings.overlay = self.overlay.settings()
         self.settings.sync()
         self.runner.stop()
+        self.pacs.shutdown()
         super().closeEvent(event)

@@ -249,3 +249,24 @@ class AppSettings:
     @pacs_auto_send.setter
     def pacs_auto_send(self, value: bool) -> None:
         self._q.setValue("pacs/auto_send", bool(value))
+
+    @property
+    def pacs_receive(self) -> bool:
+        """Run the built-in Storage SCP (off by default)."""
+        return self._bool("pacs/receive", False)
+
+    @pacs_receive.setter
+    def pacs_receive(self, value: bool) -> None:
+        self._q.setValue("pacs/receive", bool(value))
+
+    @property
+    def pacs_allowed_aets(self) -> list[str]:
+        """Calling AE titles the built-in SCP accepts (none: it does not start)."""
+        value = self._q.value("pacs/allowed_aets", [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or []) if str(v).strip()]
+
+    @pacs_allowed_aets.setter
+    def pacs_allowed_aets(self, value: list[str]) -> None:
+        self._q.setValue("pacs/allowed_aets", [str(v) for v in value])

@@ -50,6 +50,7 @@ from squid_core.net.nodes import (
 )
 from squid_core.net.remote_query import RemoteArchive, StudyMatch, StudyQuery
 from viewer import exports
+from viewer.pacs.receiver import Receiver
 
 #: Columns of the results table: header, StudyMatch attribute.
 COLUMNS = (("Patient", "patient_name"), ("Patient ID", "patient_id"), ("Date", "study_date"),
@@ -110,7 +111,10 @@ class PacsPane(QWidget):
         self._busy = 0
         self._build()
         self._load_nodes()
+        self.receiver = Receiver(window, self)
         window.resultShown.connect(self._on_result_shown)
+        if self.settings.pacs_receive:
+            self.receive_box.setChecked(True)
 
     # -- construction ----------------------------------------------------------------
 
@@ -189,6 +193,15 @@ class PacsPane(QWidget):
         self.auto_send = QCheckBox("Send results of retrieved images automatically")
         self.auto_send.setChecked(self.settings.pacs_auto_send)
         layout.addWidget(self.auto_send)
+        receive = QHBoxLayout()
+        self.receive_box = QCheckBox("Receive (Storage SCP)")
+        self.receive_box.setToolTip("Studies sent to our AE title and port appear in the "
+                                    "browser and are analysed as they arrive")
+        self.allowed_edit = QLineEdit(" ".join(self.settings.pacs_allowed_aets))
+        self.allowed_edit.setPlaceholderText("allowed calling AE titles, space-separated")
+        receive.addWidget(self.receive_box)
+        receive.addWidget(self.allowed_edit, 1)
+        layout.addLayout(receive)
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -210,6 +223,7 @@ class PacsPane(QWidget):
             lambda: setattr(self.settings, "pacs_ae_title", self.ae_edit.text().strip()))
         self.port_box.valueChanged.connect(
             lambda v: setattr(self.settings, "pacs_scp_port", int(v)))
+        self.receive_box.toggled.connect(self.set_receiving)
         self._update_enabled()
 
     # -- nodes -----------------------------------------------------------------------
@@ -268,7 +282,7 @@ class PacsPane(QWidget):
             self._show_error(f"Our AE title: {exc}")
             return None
         self.settings.pacs_ae_title = ae
-        return RemoteArchive(node, ae, scp_port=self.port_box.value())
+        return RemoteArchive(node, ae, scp_port=self.port_box.value(), scp=self.receiver.scp)
 
     # -- work ------------------------------------------------------------------------
 
@@ -396,6 +410,36 @@ class PacsPane(QWidget):
         if node is not None and self.auto_send.isChecked():
             del self.origins[key]  # once per image
             self.send_results(node)
+
+    # -- receiving -------------------------------------------------------------------
+
+    def set_receiving(self, on: bool) -> None:
+        """Start or stop the built-in Storage SCP (remembered in settings)."""
+        if not on:
+            self.receiver.stop()
+            self.settings.pacs_receive = False
+            if not self._busy:
+                self._show_info("Not receiving.")
+            return
+        allowed = self.allowed_edit.text().replace(",", " ").split()
+        try:
+            ae = check_ae_title(self.ae_edit.text())
+            allowed = [check_ae_title(a) for a in allowed]
+            port = self.receiver.start(ae, self.port_box.value(), allowed)
+        except (ValueError, OSError) as exc:
+            self.receive_box.blockSignals(True)
+            self.receive_box.setChecked(False)
+            self.receive_box.blockSignals(False)
+            self._show_error(f"Cannot receive: {exc}")
+            return
+        self.settings.pacs_ae_title = ae
+        self.settings.pacs_allowed_aets = allowed
+        self.settings.pacs_receive = True
+        self._show_info(f"Receiving as {ae} on port {port} from {', '.join(allowed)}.")
+
+    def shutdown(self) -> None:
+        """Stop the built-in SCP (the window is closing; the setting is kept)."""
+        self.receiver.stop()
 
     # -- state -----------------------------------------------------------------------
 
