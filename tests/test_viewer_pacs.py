@@ -76,8 +76,10 @@ def test_query_retrieve_analyse_and_send_back(qtbot, tmp_path, orthanc, model_pa
     with qtbot.waitSignal(pane.searched, timeout=20000) as found:
         qtbot.mouseClick(pane.search_button, LEFT)
     assert found.args == [1]
-    assert pane.table.item(0, 1).text() == str(chest.PatientID)
-    assert pane.table.item(0, 2).text() == "19010101"
+    shown = {pane.table.horizontalHeaderItem(c).text(): pane.table.item(0, c).text()
+             for c in range(pane.table.columnCount())}
+    assert shown["Patient ID"] == str(chest.PatientID)
+    assert (shown["Date"], shown["Modality"]) == ("19010101", "CR")
 
     # Retrieve: filed under the data folder, opened in the browser, analysed.
     with qtbot.waitSignal(pane.retrieved, timeout=30000) as got:
@@ -124,6 +126,12 @@ def test_auto_send_after_analysis(qtbot, tmp_path, orthanc, model_path, data_dir
 def test_failures_read_clearly_in_the_pane(qtbot, tmp_path, orthanc, data_dir):
     window = make_window(qtbot, tmp_path)
     pane = window.pacs
+    # View ▸ PACS shows the pane.
+    toggle = next(a for a in window.menuBar().actions() if a.text() == "&View").menu().actions()
+    pacs = next(a for a in toggle if a.text() == "PACS")
+    window.pacs_dock.hide()
+    pacs.trigger()
+    assert window.pacs_dock.isVisible()
     # Bad input: a clear sentence, nothing added, no crash.
     pane.node_edit.setText("not a node")
     qtbot.mouseClick(pane.add_button, LEFT)

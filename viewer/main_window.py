@@ -273,6 +273,7 @@ class MainWindow(QMainWindow):
                                        "reset_view",
                                        "full_screen", "cancel"):
                 menus[spec_menu].addSeparator()
+        menus["View"].addAction(self.pacs_dock.toggleViewAction())
         self._rebuild_recent_menu()
 
         bar = QToolBar("Main", self)

@@ -53,8 +53,8 @@ from viewer import exports
 from viewer.pacs.receiver import Receiver
 
 #: Columns of the results table: header, StudyMatch attribute.
-COLUMNS = (("Patient", "patient_name"), ("Patient ID", "patient_id"), ("Date", "study_date"),
-           ("Modality", "modalities"), ("Description", "description"), ("Images", "instances"))
+COLUMNS = (("Patient", "patient_name"), ("Date", "study_date"), ("Modality", "modalities"),
+           ("Images", "instances"), ("Patient ID", "patient_id"), ("Description", "description"))
 MODALITIES = ("", "CR", "DX", "CT", "MR", "US", "SR", "OT")
 
 
@@ -178,7 +178,8 @@ class PacsPane(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setDefaultSectionSize(110)
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
 
