@@ -198,3 +198,23 @@ def test_built_in_scp_receives_shows_and_scores(qtbot, tmp_path, orthanc, model_
 
     pane.receive_box.setChecked(False)
     assert not pane.receiver.running
+
+
+def test_a_node_that_never_answers_times_out_in_the_pane(qtbot, tmp_path, data_dir):
+    """A peer that accepts the connection and then says nothing: a timeout, said so."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)
+    try:
+        window = make_window(qtbot, tmp_path)
+        pane = window.pacs
+        pane.timeout = 1.0
+        pane.add_node(f"SILENT@127.0.0.1:{silent.getsockname()[1]}")
+        with qtbot.waitSignal(pane.failed, timeout=30000) as failed:
+            qtbot.mouseClick(pane.search_button, LEFT)
+        assert "did not answer" in failed.args[0] and "SILENT@127.0.0.1" in failed.args[0]
+        assert pane.search_button.isEnabled()
+    finally:
+        silent.close()

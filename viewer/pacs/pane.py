@@ -109,6 +109,8 @@ class PacsPane(QWidget):
         #: Keys of images retrieved from a node -> that node (for automatic sending).
         self.origins: dict[str, DimseNode | DicomWebNode] = {}
         self._busy = 0
+        #: Seconds to wait for a node's answer (each try; one retry after a transient failure).
+        self.timeout = 15.0
         self._build()
         self._load_nodes()
         self.receiver = Receiver(window, self)
@@ -283,7 +285,8 @@ class PacsPane(QWidget):
             self._show_error(f"Our AE title: {exc}")
             return None
         self.settings.pacs_ae_title = ae
-        return RemoteArchive(node, ae, scp_port=self.port_box.value(), scp=self.receiver.scp)
+        return RemoteArchive(node, ae, scp_port=self.port_box.value(), scp=self.receiver.scp,
+                             timeout=self.timeout)
 
     # -- work ------------------------------------------------------------------------
 
