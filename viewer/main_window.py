@@ -44,6 +44,7 @@ from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
 from viewer.model_loader import compile_scorer, default_model_path, load_scorer
 from viewer.overlay_controls import OverlayControls
+from viewer.pacs.pane import PacsPane
 from viewer.reader_process import BATCH_READER, READER
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
 from viewer.settings import AppSettings
@@ -178,6 +179,10 @@ class MainWindow(QMainWindow):
         # to the three panes.
         self.splitDockWidget(self.browser_dock, self.analysis_dock, Qt.Orientation.Vertical)
         self.tabifyDockWidget(self.analysis_dock, self.tags_dock)
+        self.pacs = PacsPane(self)
+        self.pacs_dock = self._dock("PACS", "pacs", self.pacs,
+                                    Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(self.tags_dock, self.pacs_dock)
         self.analysis_dock.raise_()
         self.resizeDocks([self.browser_dock], [440], Qt.Orientation.Horizontal)
         self.resizeDocks([self.browser_dock, self.analysis_dock], [330, 560],
@@ -268,6 +273,7 @@ class MainWindow(QMainWindow):
                                        "reset_view",
                                        "full_screen", "cancel"):
                 menus[spec_menu].addSeparator()
+        menus["View"].addAction(self.pacs_dock.toggleViewAction())
         self._rebuild_recent_menu()
 
         bar = QToolBar("Main", self)
@@ -1015,4 +1021,5 @@ class MainWindow(QMainWindow):
         self.settings.overlay = self.overlay.settings()
         self.settings.sync()
         self.runner.stop()
+        self.pacs.shutdown()
         super().closeEvent(event)

@@ -7,6 +7,7 @@ Tests pass an explicit INI file so they never touch the user's real settings.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,67 @@ class AppSettings:
         self._q.setValue("overlay/opacity", float(value.opacity))
         self._q.setValue("overlay/threshold", float(value.threshold))
         self._q.setValue("overlay/visible", bool(value.visible))
+
+    # -- PACS --------------------------------------------------------------------------
+
+    @property
+    def pacs_nodes(self) -> list[dict]:
+        """Remote nodes as ``{"name", "ae_title", "host", "port"}`` or ``{"name", "url"}``
+        entries (the format of ``squid_core.net.nodes.parse_nodes``)."""
+        try:
+            doc = json.loads(str(self._q.value("pacs/nodes", "[]")))
+        except ValueError:
+            return []
+        return [d for d in doc if isinstance(d, dict)] if isinstance(doc, list) else []
+
+    @pacs_nodes.setter
+    def pacs_nodes(self, value: list[dict]) -> None:
+        self._q.setValue("pacs/nodes", json.dumps(list(value)))
+
+    @property
+    def pacs_ae_title(self) -> str:
+        """Our AE title: calling AE title of queries, and the C-MOVE destination."""
+        return str(self._q.value("pacs/ae_title", "SQUIDVIEWER"))
+
+    @pacs_ae_title.setter
+    def pacs_ae_title(self, value: str) -> None:
+        self._q.setValue("pacs/ae_title", str(value))
+
+    @property
+    def pacs_scp_port(self) -> int:
+        """Port of our Storage SCP (C-MOVE answers and, when enabled, the receiver)."""
+        return self._int("pacs/scp_port", 11112)
+
+    @pacs_scp_port.setter
+    def pacs_scp_port(self, value: int) -> None:
+        self._q.setValue("pacs/scp_port", int(value))
+
+    @property
+    def pacs_auto_send(self) -> bool:
+        """Send the SC and SR of each image retrieved from a node back to it once analysed."""
+        return self._bool("pacs/auto_send", False)
+
+    @pacs_auto_send.setter
+    def pacs_auto_send(self, value: bool) -> None:
+        self._q.setValue("pacs/auto_send", bool(value))
+
+    @property
+    def pacs_receive(self) -> bool:
+        """Run the built-in Storage SCP (off by default)."""
+        return self._bool("pacs/receive", False)
+
+    @pacs_receive.setter
+    def pacs_receive(self, value: bool) -> None:
+        self._q.setValue("pacs/receive", bool(value))
+
+    @property
+    def pacs_allowed_aets(self) -> list[str]:
+        """Calling AE titles the built-in SCP accepts (none: it does not start)."""
+        value = self._q.value("pacs/allowed_aets", [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or []) if str(v).strip()]
+
+    @pacs_allowed_aets.setter
+    def pacs_allowed_aets(self, value: list[str]) -> None:
+        self._q.setValue("pacs/allowed_aets", [str(v) for v in value])

@@ -71,6 +71,10 @@ class DicomWebClient:
         return self._call("a study search (QIDO-RS)",
                           lambda: self.client.search_for_studies(search_filters=filters or None))
 
+    def ping(self) -> None:
+        """A one-study QIDO-RS search: returns when the service answers."""
+        self._call("a test search (QIDO-RS)", lambda: self.client.search_for_studies(limit=1))
+
     def search_series(self, study_uid: str) -> list[dict]:
         """QIDO-RS series of one study, as DICOM JSON."""
         return self._call("a series search (QIDO-RS)",

@@ -87,7 +87,11 @@ class DimseClient:
 
     def _associate(self, node: DimseNode, contexts: Sequence[Any]) -> tuple[AE, Association]:
         ae = self._ae(contexts)
+        started = time.monotonic()
         assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+        # pynetdicom aborts an association request that timed out itself: that is silence,
+        # not the peer aborting.
+        timed_out = time.monotonic() - started >= 0.95 * self.timeout
         if assoc.is_established:
             return ae, assoc
         if assoc.is_rejected:
@@ -101,7 +105,7 @@ class DimseClient:
         if unreachable:
             raise NetworkError(f"cannot reach {node}: {unreachable} (is it running, and are "
                                "the host and port right?)", transient=True)
-        if assoc.is_aborted:
+        if assoc.is_aborted and not timed_out:
             raise NetworkError(f"{node} aborted the association", transient=True)
         raise NetworkError(f"{node} did not answer the association request within "
                            f"{self.timeout:g} s", transient=True)

@@ -70,7 +70,12 @@ def parse_dimse_node(text: str) -> DimseNode:
 
 def load_nodes(path: str | Path) -> dict[str, DimseNode | DicomWebNode]:
     """The nodes of a JSON file, by name; ValueError naming the bad entry otherwise."""
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    return parse_nodes(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+
+
+def parse_nodes(doc: dict, source: str = "nodes") -> dict[str, DimseNode | DicomWebNode]:
+    """The nodes of a ``{"nodes": [...]}`` document, by name; ValueError naming the bad
+    entry (``source``: where the document came from, for the message)."""
     nodes: dict[str, DimseNode | DicomWebNode] = {}
     for i, entry in enumerate(doc.get("nodes", [])):
         name = str(entry.get("name") or f"node{i + 1}")
@@ -81,5 +86,12 @@ def load_nodes(path: str | Path) -> dict[str, DimseNode | DicomWebNode]:
                 nodes[name] = DimseNode(entry["ae_title"], str(entry["host"]),
                                         int(entry["port"]), name)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: node {name!r}: {exc}") from None
+            raise ValueError(f"{source}: node {name!r}: {exc}") from None
     return nodes
+
+
+def node_entry(node: DimseNode | DicomWebNode) -> dict:
+    """``node`` as an entry of a ``{"nodes": [...]}`` document (the inverse of parse_nodes)."""
+    if isinstance(node, DicomWebNode):
+        return {"name": node.name, "url": node.url}
+    return {"name": node.name, "ae_title": node.ae_title, "host": node.host, "port": node.port}
