@@ -164,3 +164,51 @@ def test_names_sort_naturally(qtbot) -> None:
     series = model.index(0, 0, model.index(0, 0, model.index(1, 0)))
     assert [model.index(r, 0, series).data() for r in range(3)] == [
         "#1  im001.dcm", "#2  im002.dcm", "#10  im010.dcm"]
+
+
+def _hidden_keys(browser: StudyBrowser) -> set[str]:
+    """The image rows the view hides, as the view itself says."""
+    out = set()
+    for key in browser.catalog.entries:
+        index = browser.model.index_of(key)
+        if browser.tree.isRowHidden(index.row(), index.parent()):
+            out.add(key)
+    return out
+
+
+def test_filter_follows_rows_through_resorting(browser: StudyBrowser, catalog: Catalog) -> None:
+    browser.set_worklist_mode(True)
+    keys = _keys(catalog)
+    browser.set_filter("urgent")
+    assert _hidden_keys(browser) == set(keys)  # nothing scored: nothing urgent
+    _score(browser, keys[5], 90.0, True)  # flagged: shown, and sorted to the top
+    _score(browser, keys[0], 10.0, False)  # scored, not flagged: stays hidden
+    _score(browser, keys[2], 95.0, True)
+    assert _hidden_keys(browser) == set(keys) - {keys[5], keys[2]}
+    assert browser.visible_keys() == [keys[2], keys[5]]
+    _score(browser, keys[5], 20.0, False)  # re-scored below the threshold: hidden again
+    assert _hidden_keys(browser) == set(keys) - {keys[2]}
+    browser.set_filter("all")
+    assert _hidden_keys(browser) == set()
+    browser.set_worklist_mode(False)  # a rebuild keeps the filter's view
+    browser.set_filter("urgent")
+    assert _hidden_keys(browser) == set(keys) - {keys[2]}
+
+
+def test_scores_in_a_long_unfiltered_list_touch_no_hidden_rows(qtbot, monkeypatch) -> None:
+    """Hiding every row again per batch of scores stalled "Analyse all" on 5,000 images."""
+    cat = Catalog()
+    cat.add([Entry(path=Path(f"/many/img{i:05d}.png")) for i in range(IMMEDIATE_ROWS + 50)])
+    browser = StudyBrowser(cat)
+    qtbot.addWidget(browser)
+    browser.set_worklist_mode(True)
+    calls: list[int] = []
+    original = browser.tree.setRowHidden
+    monkeypatch.setattr(browser.tree, "setRowHidden", lambda *a: (calls.append(1), original(*a)))
+    keys = list(cat.entries)
+    for i, key in enumerate(keys[:30]):
+        _score(browser, key, float(i), i % 2 == 0)
+    qtbot.waitUntil(lambda: browser.row_texts(keys[29])[COL_SCORE] == "29.0", timeout=3000)
+    assert calls == []
+    browser.set_filter("urgent")  # now each unflagged row is hidden once
+    assert len(calls) == len(cat.entries) - 15
