@@ -98,6 +98,8 @@ class StudyBrowser(QWidget):
         # Keys of the rows hidden now: the view is told only of changes, since hiding
         # thousands of rows again on each batch of scores stalled the window.
         self._hidden: set[str] = set()
+        #: Flag-column texts the column was fitted to (refitted when another kind arrives).
+        self._marks_fitted: set[str] = {""}
         self.filter.currentIndexChanged.connect(self._apply_filter)
         self.model.layoutChanged.connect(self._apply_filter)
         self.model.rowsInserted.connect(self._apply_filter)
@@ -164,6 +166,7 @@ class StudyBrowser(QWidget):
         for col in range(1, len(COLUMNS)):
             self.tree.resizeColumnToContents(col)
             header.resizeSection(col, max(header.sectionSize(col), 48))
+        self._marks_fitted = {""}
         if current:
             index = self.model.index_of(current)
             if index.isValid():
@@ -193,10 +196,15 @@ class StudyBrowser(QWidget):
     def update_scores(self, keys: list[str]) -> None:
         """Refresh the rows of ``keys`` and their parents, then restore the order."""
         self.model.update_scores(keys)
-        header = self.tree.header()
-        wanted = self.tree.sizeHintForColumn(COL_FLAG)  # rows on screen only: cheap
-        if wanted > header.sectionSize(COL_FLAG):  # e.g. a "REVIEW: outside" mark arrived
-            header.resizeSection(COL_FLAG, wanted)
+        # Measuring lays out every row after a re-sort (~50 ms for 5,000 rows): only when
+        # a kind of mark not seen since the last fit arrives (e.g. "REVIEW: outside").
+        marks = {self.model.index_of(key, COL_FLAG).data() or "" for key in keys}
+        if marks - self._marks_fitted:
+            self._marks_fitted |= marks
+            header = self.tree.header()
+            wanted = self.tree.sizeHintForColumn(COL_FLAG)
+            if wanted > header.sectionSize(COL_FLAG):
+                header.resizeSection(COL_FLAG, wanted)
 
     def remove(self, key: str) -> None:
         """Take the row of ``key`` out (it moved to the "Could not open" list), with any
