@@ -3,9 +3,10 @@
 It owns the session (:class:`~viewer.catalog.Catalog`), the loaded model's scorer and
 the workers; each widget only displays what it is given. Everything slow (scanning,
 decoding, loading a model) runs in :mod:`viewer.workers`; a model file's images are
-analysed by the analysis service in a worker process (:mod:`viewer.analysis_client`);
-results come back by signal, so the window never freezes; errors become status-bar messages, entries in the
-"Could not open" list or a non-blocking message box, never a crash.
+analysed by the analysis service in a worker process (:mod:`viewer.analysis_client`).
+Results come back by signal, so the window never freezes; errors become status-bar
+messages, entries in the "Could not open" list or a non-blocking message box, never a
+crash.
 
 Signals let tests, the ``--screenshot`` mode and ``bench/viewer_latency.py`` follow
 what happens without polling.
@@ -507,11 +508,9 @@ class MainWindow(QMainWindow):
                                self.model_info.get("heatmap_units"))
         note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
         if self.settings.compile_model:
-            # Scores come at once from the uncompiled networks; the compiled ones take
-            # over when ready.
-            # (by the analysis worker, which holds the model that scores).
+            # The analysis worker compiles its model; scores come at once from the
+            # uncompiled networks and the compiled ones take over when ready.
             note += "; compiling it for this computer in the background"
-
         self.statusBar().showMessage(
             f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
             f"{self.model_info['device']}{note}", 8000)
