@@ -24,6 +24,13 @@ returns nothing drops one reference to ``None``; filling the browser with 5,000 
 makes ``None``'s count reach zero and the process aborts ("Fatal Python error:
 none_dealloc"). pyproject.toml therefore excludes 6.12; the bench prints ``None``'s
 reference count at the start and the end, so a regression shows.
+
+Also found with it (``--stall-traces``, and timing the slots): the stalls of "Analyse all"
+(at commit 4a4c447: 156 ms with ``--count 1000``, 1.5 s with 5000) came mostly from the
+study browser, which re-hid every row of the list on each changed score (thousands
+of ``setRowHidden`` calls per batch of scores), not only from the model sharing the
+viewer's process; the browser now tells the view only of rows that change, and the model
+runs in the analysis service's worker process.
 """
 
 from __future__ import annotations

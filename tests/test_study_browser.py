@@ -138,12 +138,19 @@ def test_remove_drops_empty_groups_and_updates_the_parent(browser: StudyBrowser,
     assert k[0] not in browser.visible_keys() and len(browser.visible_keys()) == 5
 
 
-def test_long_lists_apply_scores_in_batches(qtbot) -> None:
+def _long_worklist(qtbot) -> StudyBrowser:
+    """A worklist longer than IMMEDIATE_ROWS: its scores are applied in batches."""
     cat = Catalog()
     cat.add([Entry(path=Path(f"/many/img{i:05d}.png")) for i in range(IMMEDIATE_ROWS + 50)])
     browser = StudyBrowser(cat)
     qtbot.addWidget(browser)
     browser.set_worklist_mode(True)
+    return browser
+
+
+def test_long_lists_apply_scores_in_batches(qtbot) -> None:
+    browser = _long_worklist(qtbot)
+    cat = browser.catalog
     keys = list(cat.entries)
     for i, key in enumerate(keys[:20]):
         _score(browser, key, float(i))
@@ -164,3 +171,74 @@ def test_names_sort_naturally(qtbot) -> None:
     series = model.index(0, 0, model.index(0, 0, model.index(1, 0)))
     assert [model.index(r, 0, series).data() for r in range(3)] == [
         "#1  im001.dcm", "#2  im002.dcm", "#10  im010.dcm"]
+
+
+def _hidden_keys(browser: StudyBrowser) -> set[str]:
+    """The image rows the view hides, as the view itself says."""
+    out = set()
+    for key in browser.catalog.entries:
+        index = browser.model.index_of(key)
+        if browser.tree.isRowHidden(index.row(), index.parent()):
+            out.add(key)
+    return out
+
+
+def test_filter_follows_rows_through_resorting(browser: StudyBrowser, catalog: Catalog) -> None:
+    browser.set_worklist_mode(True)
+    keys = _keys(catalog)
+    browser.set_filter("urgent")
+    assert _hidden_keys(browser) == set(keys)  # nothing scored: nothing urgent
+    _score(browser, keys[5], 90.0, True)  # flagged: shown, and sorted to the top
+    _score(browser, keys[0], 10.0, False)  # scored, not flagged: stays hidden
+    _score(browser, keys[2], 95.0, True)
+    assert _hidden_keys(browser) == set(keys) - {keys[5], keys[2]}
+    assert browser.visible_keys() == [keys[2], keys[5]]
+    _score(browser, keys[5], 20.0, False)  # re-scored below the threshold: hidden again
+    assert _hidden_keys(browser) == set(keys) - {keys[2]}
+    browser.set_filter("all")
+    assert _hidden_keys(browser) == set()
+    browser.set_worklist_mode(False)  # a rebuild keeps the filter's view
+    browser.set_filter("urgent")
+    assert _hidden_keys(browser) == set(keys) - {keys[2]}
+
+
+def test_scores_in_a_long_unfiltered_list_touch_no_hidden_rows(qtbot, monkeypatch) -> None:
+    """Hiding every row again per batch of scores stalled "Analyse all" on 5,000 images."""
+    browser = _long_worklist(qtbot)
+    cat = browser.catalog
+    calls: list[int] = []
+    original = browser.tree.setRowHidden
+    monkeypatch.setattr(browser.tree, "setRowHidden", lambda *a: (calls.append(1), original(*a)))
+    keys = list(cat.entries)
+    for i, key in enumerate(keys[:30]):
+        _score(browser, key, float(i), i % 2 == 0)
+    qtbot.waitUntil(lambda: browser.row_texts(keys[29])[COL_SCORE] == "29.0", timeout=3000)
+    assert calls == []
+    browser.set_filter("urgent")  # now each unflagged row is hidden once
+    assert len(calls) == len(cat.entries) - 15
+
+
+def test_flag_column_widens_when_a_review_mark_arrives(qtbot, monkeypatch) -> None:
+    import dataclasses
+
+    from squid_core.scoring.result import OUTSIDE
+
+    browser = _long_worklist(qtbot)
+    cat = browser.catalog
+    browser.show()
+    keys = list(cat.entries)
+    measured: list[int] = []
+    original = browser.tree.sizeHintForColumn
+    monkeypatch.setattr(browser.tree, "sizeHintForColumn",
+                        lambda col: measured.append(col) or original(col))
+    for i, key in enumerate(keys[:10]):
+        _score(browser, key, float(i), i % 2 == 0)
+    qtbot.waitUntil(lambda: browser.row_texts(keys[9])[COL_SCORE] == "9.0", timeout=3000)
+    assert len(measured) == 1  # "FLAGGED" and "" arrived: measured once, not per batch
+    outside = dataclasses.replace(_summary(99.0, True), status=OUTSIDE)
+    browser.catalog.set_summary(keys[20], outside)
+    browser.update_score(keys[20])
+    qtbot.waitUntil(lambda: browser.row_texts(keys[20])[COL_FLAG] == "REVIEW: outside",
+                    timeout=3000)
+    assert len(measured) == 2
+    assert browser.tree.header().sectionSize(COL_FLAG) >= original(COL_FLAG)

@@ -170,9 +170,7 @@ def analysed_window(qtbot: Any, tmp_path: Path, source: str | Path, score: float
     """A shown MainWindow with a ScriptedScorer (constant ``score``) and ``source`` open
     and analysed: the starting point of the export tests."""
     window = make_window(qtbot, tmp_path)
-    window.scorer = ScriptedScorer(rule=lambda _px: score)
-    window.model_info = {"name": "scripted", "version": "test", "device": "cpu", "path": ""}
-    window._update_model_state()
+    window.use_scorer(ScriptedScorer(rule=lambda _px: score))
     assert open_and_wait(qtbot, window, source) == "shown"
     assert wait_for(lambda: window.panes.result is not None)
     return window

@@ -2,9 +2,11 @@
 
 It owns the session (:class:`~viewer.catalog.Catalog`), the loaded model's scorer and
 the workers; each widget only displays what it is given. Everything slow (scanning,
-decoding, loading a model, scoring) runs in :mod:`viewer.workers` and comes back by
-signal, so the window never freezes; errors become status-bar messages, entries in the
-"Could not open" list or a non-blocking message box, never a crash.
+decoding, loading a model) runs in :mod:`viewer.workers`; a model file's images are
+analysed by the analysis service in a worker process (:mod:`viewer.analysis_client`).
+Results come back by signal, so the window never freezes; errors become status-bar
+messages, entries in the "Could not open" list or a non-blocking message box, never a
+crash.
 
 Signals let tests, the ``--screenshot`` mode and ``bench/viewer_latency.py`` follow
 what happens without polling.
@@ -38,11 +40,12 @@ from PySide6.QtWidgets import (
 from squid_core.version import __version__
 from viewer import exports
 from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
+from viewer.analysis_client import ServiceAnalysisRunner
 from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
 from viewer.display import PreparedFrame
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
-from viewer.model_loader import compile_scorer, default_model_path, load_scorer
+from viewer.model_loader import default_model_path, load_scorer
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
 from viewer.reader_process import BATCH_READER, READER
@@ -115,7 +118,10 @@ class MainWindow(QMainWindow):
         self.settings = settings or AppSettings()
         self.catalog = Catalog()
         self.tasks = TaskRunner(self)
-        self.runner = AnalysisRunner(self)
+        #: Analyses with a scorer object in a thread (``use_scorer``: tests, no model file).
+        self.thread_runner = AnalysisRunner(self)
+        #: Analyses with the model file in the analysis service's worker process.
+        self.service = ServiceAnalysisRunner(self)
         self.scorer: Any = None
         self.model_info: dict[str, Any] | None = None
         self._results: OrderedDict[tuple[str, int], Any] = OrderedDict()
@@ -124,6 +130,7 @@ class MainWindow(QMainWindow):
         self._image_cache: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
         self._batch = False
+        self._failed: tuple[str | None, int] | None = None  # the image on screen that failed
         self._scans: set[_ScanProgress] = set()
         self._wizard: Any = None
         #: Callable returning a ``ModelLibrary``; None = the user's data folder.
@@ -295,11 +302,16 @@ class MainWindow(QMainWindow):
         self.panes.windowChanged.connect(self._on_window)
         self.panes.readoutChanged.connect(
             lambda text: self.statusBar().showMessage(text) if text else None)
-        self.runner.started.connect(self._on_analysis_started)
-        self.runner.resultReady.connect(self._on_result)
-        self.runner.itemFailed.connect(self._on_analysis_failed)
-        self.runner.progress.connect(self._on_progress)
-        self.runner.finished.connect(self._on_analysis_finished)
+        for runner in (self.thread_runner, self.service):
+            runner.started.connect(self._on_analysis_started)
+            runner.resultReady.connect(self._on_result)
+            runner.itemFailed.connect(self._on_analysis_failed)
+            runner.progress.connect(self._on_progress)
+            runner.finished.connect(self._on_analysis_finished)
+        self.service.serviceFailed.connect(
+            lambda message: self._error("Analysis unavailable", message))
+        self.service.modelCompiled.connect(
+            lambda ok, why: self._on_model_compiled((self.scorer, ok, why or None)))
         self._on_overlay(self.overlay.settings())
 
     def _restore(self) -> None:
@@ -468,12 +480,32 @@ class MainWindow(QMainWindow):
                        on_result=self._on_model_loaded,
                        on_error=lambda e, p=str(path): self._on_model_failed(p, e))
 
+    @property
+    def runner(self) -> AnalysisRunner | ServiceAnalysisRunner:
+        """What analyses now: the service for a model file, else the thread runner."""
+        return self.service if self.service.has_model else self.thread_runner
+
+    def use_scorer(self, scorer: Any, info: dict[str, Any] | None = None) -> None:
+        """Analyse with ``scorer`` (an object with the ``Scorer`` interface, in a thread)
+        instead of a model file; ``info`` describes it as :func:`load_scorer` does. For
+        tests and embedding; a model file loaded later replaces it."""
+        self.thread_runner.cancel()
+        self.service.clear_model()
+        self.scorer = scorer
+        self.model_info = info if info is not None else {
+            "name": "scripted", "version": "test", "device": "cpu", "path": ""}
+        self._update_model_state()
+
     def _on_model_loaded(self, loaded: tuple[Any, dict[str, Any]]) -> None:
         if self._closing:
             return
-        self.runner.cancel()
+        self.thread_runner.cancel()
         self.scorer, self.model_info = loaded
         self.settings.model_path = self.model_info["path"]
+        # The model runs in the service's worker process; this scorer describes it
+        # (operating points, applicability) and the results are re-flagged with it.
+        self.service.set_model(self.model_info["path"], self.model_info["device"],
+                               compile=self.settings.compile_model)
         self.catalog.clear_scores()
         self._results.clear()
         self.browser.refresh_scores()
@@ -482,10 +514,9 @@ class MainWindow(QMainWindow):
                                self.model_info.get("heatmap_units"))
         note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
         if self.settings.compile_model:
-            # Scores come at once from the uncompiled networks; the compiled ones take
-            # over when ready.
+            # The analysis worker compiles its model; scores come at once from the
+            # uncompiled networks and the compiled ones take over when ready.
             note += "; compiling it for this computer in the background"
-            self.tasks.run(compile_scorer, self.scorer, on_result=self._on_model_compiled)
         self.statusBar().showMessage(
             f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
             f"{self.model_info['device']}{note}", 8000)
@@ -597,13 +628,17 @@ class MainWindow(QMainWindow):
         key = self._current_key
         if image is None or key is None:
             return
+        self.score_panel.set_busy()
+        self._failed = None
+        self.timestamps["analyse"] = time.perf_counter()
+        if self.service.has_model:  # first in the queue, also during "Analyse all"
+            self.service.analyse([(key, self.panes.frame, force)], visible=True)
+            return
         if self.runner.busy and self._batch:
             return  # "Analyse all" will reach this image; its result is shown on arrival
         self._batch = False
-        self.score_panel.set_busy()
-        self.timestamps["analyse"] = time.perf_counter()
         pixels = image.frame(self.panes.frame) if hasattr(image, "frame") else image.pixels
-        self.runner.analyse(self.scorer, [AnalysisJob(
+        self.thread_runner.analyse(self.scorer, [AnalysisJob(
             key, self.panes.frame, pixels=pixels, meta=getattr(image, "meta", None),
             force=force)])
 
@@ -612,6 +647,9 @@ class MainWindow(QMainWindow):
         if self.scorer is None:
             self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
                                          8000)
+            return
+        if self.service.has_model:
+            self._analyse_all_in_service()
             return
         jobs = []
         for entry in self.catalog.unscored():
@@ -627,7 +665,19 @@ class MainWindow(QMainWindow):
             self.analysisFinished.emit(False)
             return
         self._batch = True
-        self.runner.analyse(self.scorer, jobs, read=_read_image)
+        self.thread_runner.analyse(self.scorer, jobs, read=_read_image)
+
+    def _analyse_all_in_service(self) -> None:
+        """Queue every unscored image in the service; the one on screen goes first."""
+        current = self._current_key if self.panes.image is not None else None
+        jobs = [(e.key, self.panes.frame if e.key == current else 0, False)
+                for e in self.catalog.unscored()]
+        if not jobs:
+            self.statusBar().showMessage("Every image is already scored", 5000)
+            self.analysisFinished.emit(False)
+            return
+        self._batch = True
+        self.service.analyse(jobs, first=current)
 
     def _update_cancel_enabled(self) -> None:
         self.actions_by_id["cancel"].setEnabled(self.runner.busy or bool(self._scans))
@@ -649,6 +699,10 @@ class MainWindow(QMainWindow):
         self._update_cancel_enabled()
 
     def _on_progress(self, done: int, total: int) -> None:
+        if total != self.progress.maximum():  # the image on screen joined the run
+            self.progress.setMaximum(total)
+            self.progress.setFormat(f"Analysing %v / {total}")
+            self.progress.setVisible(total > 1)
         self.progress.setValue(done)
 
     def _on_analysis_finished(self, cancelled: bool) -> None:
@@ -661,8 +715,9 @@ class MainWindow(QMainWindow):
                 f"Analysis {'cancelled' if cancelled else 'done'}: {scored} of "
                 f"{len(self.catalog.entries)} image(s) analysed{self._review_count()}", 8000)
         self._batch = False
-        if self._current_key and (self._current_key, self.panes.frame) not in self._results:
-            self.score_panel.set_result(None)
+        key = (self._current_key, self.panes.frame)
+        if self._current_key and key not in self._results and key != self._failed:
+            self.score_panel.set_result(None)  # its error, if it failed, stays
         self.analysisFinished.emit(cancelled)
 
     def _review_count(self) -> str:
@@ -733,6 +788,7 @@ class MainWindow(QMainWindow):
             self.catalog.rejected.append(Rejected(entry.path, message))
             self.browser.remove(key)
         elif key and key == self._current_key:
+            self._failed = (key, self.panes.frame)
             self.score_panel.set_busy(f"Could not analyse: {message}")
 
     def _show_result(self, result: Any) -> None:
@@ -1020,6 +1076,7 @@ class MainWindow(QMainWindow):
         self.settings.window_state = self.saveState()
         self.settings.overlay = self.overlay.settings()
         self.settings.sync()
-        self.runner.stop()
+        self.thread_runner.stop()
+        self.service.stop()
         self.pacs.shutdown()
         super().closeEvent(event)

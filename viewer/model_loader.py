@@ -17,8 +17,9 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
 
     Slow (reads weights, prepares the inference copy): call it from a worker thread.
     Raises ``squid_core.model_file.ModelFileError`` for bad files and
-    ``DeviceUnavailableError`` for a forced device this machine lacks. Compiling is a
-    separate step (:func:`compile_scorer`), so the model scores while it compiles.
+    ``DeviceUnavailableError`` for a forced device this machine lacks. The viewer reads
+    the description and operating points from this scorer; its images are scored by the
+    analysis service's worker process, which loads (and may compile) its own copy.
     """
     import torch
 
@@ -47,17 +48,6 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
         "compile_error": None,
     }
     return scorer, info
-
-
-def compile_scorer(scorer: Any) -> tuple[Any, bool, str | None]:
-    """Compile ``scorer``'s batch-1 pipeline (15 s to a few minutes; a worker thread).
-
-    Returns (scorer, compiled, why not): an impossible compilation is reported, never
-    raised, and the scorer keeps scoring uncompiled. The scorer itself scores on in
-    other threads meanwhile and switches to the compiled pipeline once it is ready.
-    """
-    compiled = bool(scorer.compile())
-    return scorer, compiled, None if compiled else scorer.compile_error
 
 
 def default_model_path() -> Path:

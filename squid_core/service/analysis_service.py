@@ -12,6 +12,8 @@ image is reported as an error and a fresh worker is started for the next job. Ev
   scorer passed through);
 * ``failed(JobOutcome)``: it could not be (status "error", ``reason`` says why);
 * ``cancelled(key)``: it was cancelled before its outcome was delivered.
+* ``compiled(compiled, why_not)``: a worker's background compilation ended (only with
+  ``ModelSpec.compile``; each new worker compiles again).
 
 A job's outcome is delivered exactly once by one of those events (or it is cancelled);
 jobs still queued when the service stops are dropped: a durable client (the node)
@@ -90,6 +92,7 @@ class AnalysisService:
     finished = Signal(object)
     failed = Signal(object)
     cancelled = Signal(str)
+    compiled = Signal(bool, object)
 
     def __init__(self, spec: ModelSpec, *, workers: int = 1, job_timeout: float = 300.0,
                  start_timeout: float = 300.0, nice: int = 0) -> None:
@@ -187,6 +190,7 @@ class AnalysisService:
         while not self._stop.is_set():
             job = self.queue.get(timeout=0.2)
             if job is None:
+                self._read_reports(index)
                 continue
             with self._lock:
                 self._running[job.key] = False
@@ -224,8 +228,11 @@ class AnalysisService:
         while True:
             try:  # never wait past the deadline: a 0 s limit times out, whatever the speed
                 if worker.conn.poll(max(0.0, min(0.2, deadline - time.monotonic()))):
-                    _, outcome = worker.conn.recv()
-                    return outcome
+                    kind, payload = worker.conn.recv()
+                    if kind == "outcome":
+                        return payload
+                    self._report(kind, payload)
+                    continue
             except (EOFError, OSError):
                 return self._lost(index, job, "the analysis worker stopped unexpectedly "
                                   "while analysing this image")
@@ -239,6 +246,23 @@ class AnalysisService:
                 worker.kill()  # stopping: the image stays unanalysed (reported as cancelled)
                 self._workers[index] = None
                 return None
+
+    def _read_reports(self, index: int) -> None:
+        """Between jobs: deliver what an idle worker reported (its compilation)."""
+        worker = self._workers[index] if index < len(self._workers) else None
+        try:
+            while worker is not None and worker.conn.poll(0):
+                self._report(*worker.conn.recv())
+        except (EOFError, OSError, ValueError):
+            pass  # a dead (or stopped) worker is noticed, and replaced, at its next job
+
+    def _report(self, kind: str, payload: Any) -> None:
+        if kind != "compiled":
+            return
+        try:
+            self.compiled.emit(bool(payload[0]), payload[1])
+        except Exception:
+            log.exception("a handler of the analysis service's events failed")
 
     def _lost(self, index: int, job: Job, reason: str) -> JobOutcome:
         """The worker failed on ``job``: kill it (a new one starts for the next job)."""

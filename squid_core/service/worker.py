@@ -5,14 +5,16 @@ process: decoding (``read_image`` with its size guards), scoring, rendering the 
 Capture. A decoder that crashes takes only this process down; the service reports the
 image as an error and starts a new worker. The protocol over the pipe is small tuples
 between our own processes: ``("ready", info)`` or ``("fatal", reason)`` once, then one
-``("outcome", JobOutcome)`` per ``Job`` received; the worker exits when the pipe closes
-(also when its parent is killed).
+``("outcome", JobOutcome)`` per ``Job`` received, and (with ``ModelSpec.compile``) one
+``("compiled", (compiled, why_not))`` whenever the background compilation ends; the
+worker exits when the pipe closes (also when its parent is killed).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,11 +31,13 @@ SR_NAME = "sr.dcm"
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How a worker builds its scorer: a model file, a device, torch's thread count."""
+    """How a worker builds its scorer: a model file, a device, torch's thread count, and
+    whether to compile it (in the background: it scores uncompiled meanwhile)."""
 
     path: str
     device: str = "cpu"
     threads: int = 1
+    compile: bool = False
 
 
 def _source_info(image: Any) -> SourceInfo:
@@ -77,10 +81,10 @@ def analyse(job: Job, scorer: Any) -> JobOutcome:
     try:
         image = read_image(job.path)
         source = _source_info(image)
-        pixels = image.pixels[0] if image.pixels.ndim == 3 else image.pixels
+        pixels = image.frame(job.frame)
         # The one path every surface uses: applicability from the tags, then the scorer
         # with the model's out-of-distribution guard (status scored | not-applicable | outside).
-        result = analyse_image(scorer, pixels, image.meta)
+        result = analyse_image(scorer, pixels, image.meta, force=job.force)
         status, reason = result.status, result.status_reason
         exports: tuple[str, ...] = ()
         if job.export_dir and result.score is not None:  # scored or outside: the SR says which
@@ -94,7 +98,7 @@ def analyse(job: Job, scorer: Any) -> JobOutcome:
         reason = f"unreadable: {exc.reason}"
     except OSError as exc:
         reason = f"cannot write the results: {exc.strerror or exc}"
-    except (ValueError, RuntimeError, MemoryError) as exc:
+    except (ValueError, RuntimeError, MemoryError, IndexError) as exc:
         reason = f"cannot analyse the image ({type(exc).__name__}: {str(exc)[:200]})"
     return JobOutcome(job.key, "error", reason, None, source, (), time.perf_counter() - t0)
 
@@ -129,6 +133,18 @@ def worker_main(conn: Any, spec: ModelSpec, nice: int = 0) -> None:
         return
     conn.send(("ready", {"model_name": scorer.model.name, "model_version": scorer.model.version,
                          "device": str(scorer.device), "pid": os.getpid()}))
+    sending = threading.Lock()  # outcomes and the compile report share the pipe
+    if spec.compile:
+        def compile_in_background() -> None:
+            compiled = bool(scorer.compile())
+            with sending:
+                try:
+                    conn.send(("compiled", (compiled, None if compiled else scorer.compile_error)))
+                except OSError:
+                    pass
+
+        threading.Thread(target=compile_in_background, daemon=True,
+                         name="squid-analysis-compile").start()
     while True:
         try:
             job = conn.recv()
@@ -138,6 +154,7 @@ def worker_main(conn: Any, spec: ModelSpec, nice: int = 0) -> None:
             return
         outcome = analyse(job, scorer)
         try:
-            conn.send(("outcome", outcome))
+            with sending:
+                conn.send(("outcome", outcome))
         except OSError:
             return  # the service went away while this image was analysed
