@@ -126,3 +126,22 @@ def _alive(pid: int) -> bool:
             return fh.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_the_image_on_screen_keeps_its_result_after_a_long_run(qtbot, window) -> None:
+    """The image on screen is analysed first; a run of more images than the result cache
+    holds must not push its result out (the score panel once went back to "Not analysed
+    yet" at the end of "Analyse all" on the seven demo studies)."""
+    from viewer.main_window import RESULT_CACHE
+
+    window.open_paths([DATA / "images", DATA / "dicom"])
+    assert wait_for(lambda: len(window.catalog.entries) > RESULT_CACHE + 2)
+    shown = next(k for k in window.browser.visible_keys() if k.endswith("IM-0115-0001.jpeg"))
+    window.browser.select(shown)
+    assert wait_for(lambda: window._current_key == shown and window.panes.image is not None)
+    with qtbot.waitSignal(window.analysisFinished, timeout=180000):
+        window.analyse_all()
+    summary = window.catalog.entries[shown].summary
+    assert summary is not None and summary.score is not None
+    assert window.score_panel.score.text() == f"{summary.score:.1f}"
+    assert window.panes.result is not None

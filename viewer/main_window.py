@@ -772,8 +772,12 @@ class MainWindow(QMainWindow):
         self.browser.update_score(key)
         self._results[(key, frame)] = result
         self._results.move_to_end((key, frame))
+        # Evict the least recently added, but never the image on screen: with the image on
+        # screen analysed first, a run of more than RESULT_CACHE others would push it out.
+        shown = (self._current_key, self.panes.frame)
         while len(self._results) > RESULT_CACHE:
-            self._results.popitem(last=False)
+            oldest = next(k for k in self._results if k != shown)
+            del self._results[oldest]
         if key == self._current_key and frame == self.panes.frame:
             self._show_result(result)
             self.timestamps["result"] = time.perf_counter()
