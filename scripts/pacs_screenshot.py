@@ -24,8 +24,10 @@ def main(out: str) -> None:
     from viewer._testsupport import wait_for
     from viewer.main_window import MainWindow
     from viewer.settings import AppSettings
+    from viewer.theme import apply_dark_theme
 
     app = QApplication.instance() or QApplication([])
+    apply_dark_theme(app)  # as the viewer starts
     with tempfile.TemporaryDirectory() as tmp:
         server = orthanc_server.start_orthanc(
             Path(tmp) / "orthanc", {"SQUIDVIEWER": ("127.0.0.1", orthanc_server.free_port())})
