@@ -71,10 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         images = []
         for j, f in enumerate(files[i:i + args.batch_size]):
             try:
-                px = read_image(f).pixels
+                px = read_image(f).frame(0)
             except ImageReadError:
                 continue
-            px = px[0] if px.ndim == 3 else px
             images.append(site.apply(px, args.seed + i + j) if site else px)
         logits += [r.raw_logit for r in scorer.score_batch(images)] if images else []
     pool = np.asarray(logits)

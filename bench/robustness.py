@@ -57,11 +57,11 @@ def _read(files: list[Path]) -> list[np.ndarray]:
     out = []
     for f in files:
         try:
-            px = read_image(f).pixels
+            px = read_image(f).frame(0)
         except ImageReadError as e:
             print(f"skipped {f.name}: {e.reason}", file=sys.stderr)
             continue
-        out.append(px[0] if px.ndim == 3 else px)
+        out.append(px)
     return out
 
 

@@ -20,8 +20,7 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="module")
 def chests() -> torch.Tensor:
-    px = read_image(DATA / "zhanglab_val" / "normal" / "IM-0358-0001.jpeg").pixels
-    px = px[0] if px.ndim == 3 else px
+    px = read_image(DATA / "zhanglab_val" / "normal" / "IM-0358-0001.jpeg").frame(0)
     return torch.from_numpy(np.ascontiguousarray(px)).float()[None, None].repeat(64, 1, 1, 1)
 
 

@@ -26,8 +26,7 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="module")
 def chest() -> np.ndarray:
-    px = read_image(DATA / "zhanglab_val" / "normal" / "IM-0358-0001.jpeg").pixels
-    return px[0] if px.ndim == 3 else px
+    return read_image(DATA / "zhanglab_val" / "normal" / "IM-0358-0001.jpeg").frame(0)
 
 
 def test_every_transform_keeps_shape_range_and_dtype(chest):

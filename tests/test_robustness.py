@@ -21,11 +21,7 @@ MODEL = ROOT / "resources" / "models" / "default.safetensors"
 
 
 def _images(folder: Path) -> list[np.ndarray]:
-    out = []
-    for f in sorted(folder.iterdir()):
-        px = read_image(f).pixels
-        out.append(px[0] if px.ndim == 3 else px)
-    return out
+    return [read_image(f).frame(0) for f in sorted(folder.iterdir())]
 
 
 def test_table_follows_a_score_that_reads_brightness():

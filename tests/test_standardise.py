@@ -15,11 +15,7 @@ VAL = Path(__file__).parent / "data" / "zhanglab_val"
 
 
 def _images(folder: Path) -> list[np.ndarray]:
-    out = []
-    for f in sorted(folder.iterdir()):
-        px = read_image(f).pixels
-        out.append(px[0] if px.ndim == 3 else px)
-    return out
+    return [read_image(f).frame(0) for f in sorted(folder.iterdir())]
 
 
 def test_matching_undoes_exposure_but_not_framing():

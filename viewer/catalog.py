@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squid_core.scoring.result import SCORED, verdict
+from squid_core.scoring.result import SCORED, ResultStatus
 
 
 @dataclass
-class ScoreSummary:
+class ScoreSummary(ResultStatus):
     """The part of an AnalysisResult kept for every analysed image (no arrays)."""
 
     score: float | None
@@ -38,16 +38,6 @@ class ScoreSummary:
     status_reason: str = ""
     ood_distance: float | None = None
     ood_threshold: float | None = None
-
-    @property
-    def needs_review(self) -> bool:
-        """Not applicable or outside the training data: sorted with the flagged ones."""
-        return self.status != SCORED
-
-    @property
-    def verdict(self) -> str:
-        """FLAG / no flag / not applicable / outside training data."""
-        return verdict(self.status, self.flagged)
 
     @property
     def urgent(self) -> bool:

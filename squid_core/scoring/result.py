@@ -16,8 +16,26 @@ STATUSES = (SCORED, NOT_APPLICABLE, OUTSIDE)
 NEEDS_REVIEW = "needs review"
 
 
+class ResultStatus:
+    """What every result-like object (`AnalysisResult`, the viewer's score summaries)
+    derives from its ``status`` and ``flagged``: one definition for every surface."""
+
+    status: str
+    flagged: bool | None
+
+    @property
+    def needs_review(self) -> bool:
+        """Not applicable or outside: never to be read as "no flag"."""
+        return self.status != SCORED
+
+    @property
+    def verdict(self) -> str:
+        """The one-word outcome every surface shows (see `verdict`)."""
+        return verdict(self.status, self.flagged)
+
+
 @dataclass
-class AnalysisResult:
+class AnalysisResult(ResultStatus):
     """The outcome of scoring one image (see docs/architecture.md, "Contract: scoring").
 
     score: 0-100, 100 = most anomalous, ``100 * (1 - sigmoid((raw - mu) / sigma))``.
@@ -60,16 +78,6 @@ class AnalysisResult:
     ood_distance: float | None = None
     ood_threshold: float | None = None
     forced: bool = False
-
-    @property
-    def needs_review(self) -> bool:
-        """Not applicable or outside: never to be read as "no flag"."""
-        return self.status != SCORED
-
-    @property
-    def verdict(self) -> str:
-        """The one-word outcome every surface shows (see `verdict`)."""
-        return verdict(self.status, self.flagged)
 
 
 def verdict(status: str, flagged: bool | None) -> str:
