@@ -85,12 +85,11 @@ def main(argv: list[str] | None = None) -> int:
           f"{'' if site is None else f' transformed by {site.description}'}; scored in "
           f"{time.perf_counter() - t0:.0f} s; target specificity {args.target:.2f}; "
           f"{args.draws} draws per size")
-    op = next((o for o in model.metadata.get("operating_points") or []
-               if o["name"] == model.metadata.get("default_operating_point")), None)
+    op = scorer.operating_point
     if op is not None and scorer.calibrated:
-        before = np.mean(scores_from_logits(pool, scorer.mu, scorer.sigma) < op["threshold"])
+        before = np.mean(scores_from_logits(pool, scorer.mu, scorer.sigma) < op.threshold)
         print(f"before re-calibration: specificity {before:.3f} at the model's stored "
-              f"'{op['name']}' threshold {op['threshold']:.2f}")
+              f"'{op.name}' threshold {op.threshold:.2f}")
     print("| margin | n | mean specificity | SD | 5th percentile | draws below 0.85 |")
     print("|---|---|---|---|---|---|")
     for margin in MARGINS:

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         return np.asarray(out)
 
     op = scorer.operating_point if scorer.calibrated else None
-    flag_below = None if op is None else flagging_logit(float(op["threshold"]), scorer.mu,
+    flag_below = None if op is None else flagging_logit(op.threshold, scorer.mu,
                                                         scorer.sigma)
     t0 = time.perf_counter()
     rows = robustness_table(logits, normals, abnormals, nuisances, seed=args.seed,
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"abnormal images; ranks by the raw logit; tta {'on' if args.tta else 'off'}; "
           f"standardised {_standardised(args.standardise, scorer)}; "
           f"{seconds:.0f} s ({args.threads} thread(s), {scorer.precision})")
-    print(format_table(rows, None if op is None else str(op["name"])))
+    print(format_table(rows, None if op is None else op.name))
     held = sum(r.holds for r in rows[1:])
     print(f"{held} of {len(rows) - 1} transforms meet both targets "
           f"(AUC normals vs transformed 0.40-0.60, vs abnormal >= 0.85)")

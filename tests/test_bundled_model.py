@@ -179,7 +179,7 @@ def test_the_bundled_model_does_not_flag_the_demo_normals(bundled_model, demo_re
     default = _operating_point(meta, meta["default_operating_point"])
     for name in ZHANGLAB_NORMALS:
         result = demo_results[name]
-        assert result.calibrated and result.operating_point["name"] == default["name"]
+        assert result.calibrated and result.operating_point.name == default["name"]
         assert result.flagged is False, (name, result.score, default["threshold"])
         assert result.score < default["threshold"]
         assert result.heatmap_units == "sigma above normal"

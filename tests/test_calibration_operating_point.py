@@ -78,3 +78,44 @@ def test_logit_calibration_and_residual_statistics():
     assert tuple(mean.shape) == (4, 6) and tuple(std.shape) == (4, 6)
     np.testing.assert_allclose(mean.numpy(), r.mean(0), rtol=1e-5)
     assert scale_max >= 3.0
+
+
+def test_an_operating_point_is_a_value_that_derives_flags_and_results_are_read_at_another():
+    """The scorer does not hold mutable flagging state: a point is a frozen value, a
+    result carries the point it is read at, and ``at`` re-reads it without re-scoring."""
+    import dataclasses
+
+    import pytest
+
+    from squid_core.scoring.operating_point import (
+        OperatingPoint,
+        default_operating_point_of,
+        operating_points_of,
+        point_named,
+    )
+    from squid_core.scoring.result import AnalysisResult
+
+    meta = {"operating_points": [
+        {"name": "balanced", "threshold": 77.2, "rule": "r", "sensitivity": 0.77, "specificity": 0.9},
+        {"name": "high sensitivity", "threshold": 46.8, "rule": "s"}],
+        "default_operating_point": "balanced"}
+    points = operating_points_of(meta)
+    balanced, sensitive = points
+    assert default_operating_point_of(meta) == balanced
+    assert default_operating_point_of({"operating_points": meta["operating_points"]}) is None
+    assert point_named(points, "high sensitivity") == sensitive
+    with pytest.raises(KeyError, match="balanced, high sensitivity"):
+        point_named(points, "nope")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        balanced.threshold = 0.0  # type: ignore[misc]
+    assert OperatingPoint.from_dict(balanced.to_dict()) == balanced
+    assert (balanced.flag(77.2), balanced.flag(60.0), balanced.flag(None)) == (True, False, None)
+
+    r = AnalysisResult(score=60.0, raw_logit=-5.0, operating_point=balanced,
+                       reconstruction=None, heatmap=None, heatmap_units="", heatmap_scale_max=0.0,
+                       model_name="m", model_version="1", device="cpu")
+    assert r.flagged is False
+    at_sensitive = r.at(sensitive)
+    assert at_sensitive.flagged is True and at_sensitive.operating_point is sensitive
+    assert r.flagged is False and r.at(balanced) is r  # the original is untouched
+    assert r.at(None).flagged is None

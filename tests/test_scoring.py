@@ -85,7 +85,7 @@ def test_calibration_operating_point_and_normalised_heatmap() -> None:
     res = Scorer(model, "cpu").score(img)
     assert res.calibrated
     assert math.isclose(res.score, 100 * (1 - 1 / (1 + math.exp(-1.0))), rel_tol=1e-4)
-    assert res.flagged is True and res.operating_point["name"] == "balanced"
+    assert res.flagged is True and res.operating_point.name == "balanced"
     assert res.heatmap_units == UNITS_SIGMA and res.heatmap_scale_max == 4.0
     assert res.heatmap.min() >= 0.0 and res.heatmap.shape == img.shape
 

@@ -248,7 +248,7 @@ def test_choosing_another_operating_point_reflags_without_reanalysing(qtbot, win
     assert summary.operating_point == "high sensitivity"
     assert summary.operating_threshold == pytest.approx(high["threshold"])
     assert summary.flagged == (score >= high["threshold"])
-    assert window.panes.result.operating_point["name"] == "high sensitivity"
+    assert window.panes.result.operating_point.name == "high sensitivity"
     assert "high sensitivity" in panel.operating_point.text()
     assert ("FLAGGED" in panel.flag.text()) == summary.flagged
     assert window.browser.row_texts(key)[2] == ("FLAG" if summary.flagged else "no")
@@ -256,4 +256,4 @@ def test_choosing_another_operating_point_reflags_without_reanalysing(qtbot, win
     # Later analyses use it too.
     with qtbot.waitSignal(window.resultShown, timeout=60000):
         assert open_and_wait(qtbot, window, DATA / "images" / "NIH_00027426_000.png") == "shown"
-    assert window.panes.result.operating_point["name"] == "high sensitivity"
+    assert window.panes.result.operating_point.name == "high sensitivity"

@@ -205,7 +205,7 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     result = window.panes.result
     assert 0.0 <= result.score <= 100.0
     assert result.model_name == "Ward test model"
-    assert result.operating_point["name"] == "specificity 0.75"
+    assert result.operating_point.name == "specificity 0.75"
     assert result.flagged == (result.score >= op["threshold"])
 
 

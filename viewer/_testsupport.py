@@ -59,6 +59,12 @@ class ScriptedScorer:
         self.delay = delay
         self.threshold = threshold
         self.calls = 0
+        from squid_core.scoring.operating_point import OperatingPoint
+
+        #: One point, as a model file would store it (None: a model without points).
+        self.operating_point = (None if threshold is None else OperatingPoint(
+            "balanced", threshold, "specificity >= 0.90", None, 0.9))
+        self.operating_points = () if self.operating_point is None else (self.operating_point,)
 
     def score(self, pixels: np.ndarray) -> Any:
         """An ``AnalysisResult`` for ``pixels`` (H, W) in [0, 1]."""
@@ -78,13 +84,11 @@ class ScriptedScorer:
         blur /= 9.0
         heat = np.abs(px - blur) * 40.0
         score = float(np.clip(self.rule(px), 0.0, 100.0))
-        op = None if self.threshold is None else {
-            "name": "balanced", "threshold": self.threshold, "rule": "specificity >= 0.90",
-            "sensitivity": None, "specificity": 0.9}
+        op = self.operating_point
         total = time.perf_counter() - t0
         return AnalysisResult(
             score=score, raw_logit=float((50.0 - score) / 10.0),
-            flagged=None if op is None else score >= self.threshold, operating_point=op,
+            operating_point=op,
             reconstruction=blur.astype(np.float32), heatmap=heat.astype(np.float32),
             heatmap_units="sigma above normal", heatmap_scale_max=6.0,
             model_name="scripted", model_version="test", device=self.device,

@@ -47,15 +47,15 @@ class ScoreSummary(ResultStatus):
     @classmethod
     def from_result(cls, result: Any, frame: int = 0) -> ScoreSummary:
         """Summarise a ``squid_core.scoring.AnalysisResult``."""
-        op = result.operating_point or {}
+        op = result.operating_point
         timings = getattr(result, "timings", None) or {}
         num = (lambda v: None if v is None else float(v))  # noqa: E731
         return cls(
             score=num(result.score),
             raw_logit=num(result.raw_logit),
             flagged=result.flagged,
-            operating_point=op.get("name"),
-            operating_threshold=op.get("threshold"),
+            operating_point=None if op is None else op.name,
+            operating_threshold=None if op is None else op.threshold,
             model_name=str(result.model_name),
             model_version=str(result.model_version),
             device=str(result.device),

@@ -78,9 +78,8 @@ def report_content(panes: Any, result: Any, source: str, lut: np.ndarray | None,
     overlay = panes.displayed_overlay()
     if original is None or overlay is None or result is None:
         raise ValueError("nothing to report: open an image and analyse it first")
-    op = result.operating_point or {}
-    op_text = (f"{op.get('name')} (flag if score ≥ {float(op['threshold']):.1f})"
-               if op.get("name") and op.get("threshold") is not None else "none set")
+    op = result.operating_point
+    op_text = "none set" if op is None else f"{op.name} (flag if score ≥ {op.threshold:.1f})"
     return ReportContent(
         original=original, overlay=overlay, score=float(result.score), flagged=result.flagged,
         operating_point=op_text, raw_logit=float(result.raw_logit),

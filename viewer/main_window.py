@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from squid_core.scoring.operating_point import OperatingPoint, point_named
 from squid_core.version import __version__
 from viewer import exports
 from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
@@ -123,6 +124,8 @@ class MainWindow(QMainWindow):
         #: Analyses with the model file in the analysis service's worker process.
         self.service = ServiceAnalysisRunner(self)
         self.scorer: Any = None
+        #: The operating point flags are read at (a value; the model's default at first).
+        self.operating_point: OperatingPoint | None = None
         self.model_info: dict[str, Any] | None = None
         self._results: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._current_key: str | None = None
@@ -541,6 +544,7 @@ class MainWindow(QMainWindow):
 
     def _update_model_state(self) -> None:
         info = self.model_info
+        self.operating_point = getattr(self.scorer, "operating_point", None)
         self.score_panel.set_model(info, info.get("device", "") if info else "")
         self._update_no_result_message()
         for ident in ("analyse", "analyse_all"):
@@ -728,21 +732,22 @@ class MainWindow(QMainWindow):
     def set_operating_point(self, name: str) -> None:
         """Flag at another of the model's stored operating points: every score so far is
         re-flagged (no image is analysed again) and later results use it."""
-        if self.scorer is None or not hasattr(self.scorer, "set_operating_point"):
+        points = getattr(self.scorer, "operating_points", ())
+        if self.scorer is None or not points:
             return
         try:
-            op = self.scorer.set_operating_point(name)
+            op = point_named(points, name)
         except KeyError as exc:
             self.statusBar().showMessage(str(exc.args[0]), 8000)
             return
+        self.operating_point = op
         if self.model_info is not None:
             self.model_info["operating_point"] = name
         for key, entry in self.catalog.entries.items():
             if entry.summary is not None:
-                score = entry.summary.score
                 self.catalog.set_summary(key, dataclasses.replace(
-                    entry.summary, flagged=None if score is None else score >= float(op["threshold"]),
-                    operating_point=name, operating_threshold=float(op["threshold"])))
+                    entry.summary, flagged=op.flag(entry.summary.score),
+                    operating_point=op.name, operating_threshold=op.threshold))
         for cache_key, result in list(self._results.items()):
             self._results[cache_key] = self._with_operating_point(result)
         self.browser.refresh_scores()
@@ -752,17 +757,15 @@ class MainWindow(QMainWindow):
         flagged = sum(1 for e in self.catalog.entries.values()
                       if e.summary is not None and e.summary.flagged)
         self.statusBar().showMessage(
-            f"Operating point {name}: flag if score ≥ {float(op['threshold']):.1f}; "
+            f"Operating point {name}: flag if score ≥ {op.threshold:.1f}; "
             f"{flagged} image(s) flagged", 8000)
 
     def _with_operating_point(self, result: Any) -> Any:
-        """``result`` flagged at the operating point in use (a result computed while the
-        user switched points may carry the previous one)."""
-        op = getattr(self.scorer, "operating_point", None)
-        if not op or not dataclasses.is_dataclass(result) or result.operating_point == op:
+        """``result`` read at the operating point in use (results are made at the model
+        file's default; the user may have chosen another)."""
+        if self.operating_point is None or not hasattr(result, "at"):
             return result
-        flagged = None if result.score is None else bool(result.score >= float(op["threshold"]))
-        return dataclasses.replace(result, operating_point=dict(op), flagged=flagged)
+        return result.at(self.operating_point)
 
     def _on_result(self, key: str, frame: int, result: Any) -> None:
         if self._closing:

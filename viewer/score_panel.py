@@ -197,12 +197,11 @@ class ScorePanel(QWidget):
                                "compare scores only within this model")
             self.state.setStyleSheet("color: #f0c674;")
         self.score.setText(_fmt(result.score, ".1f"))
-        op = result.operating_point or {}
-        if op:
-            self.operating_point.setText(
-                f"{op.get('name', '?')} (flag if ≥ {_fmt(op.get('threshold'), '.1f')})")
-            self.operating_point.setToolTip(str(op.get("rule") or ""))
-            self._select_operating_point(str(op.get("name") or ""))
+        op = result.operating_point
+        if op is not None:
+            self.operating_point.setText(f"{op.name} (flag if ≥ {_fmt(op.threshold, '.1f')})")
+            self.operating_point.setToolTip(op.rule)
+            self._select_operating_point(op.name)
         else:
             self.operating_point.setText("none set for this model")
         if result.status != SCORED:

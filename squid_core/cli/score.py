@@ -67,7 +67,7 @@ class ScoreRecord:
 
     @classmethod
     def from_result(cls, path: str, r: Any) -> ScoreRecord:
-        op = r.operating_point.get("name") if r.operating_point else None
+        op = r.operating_point.name if r.operating_point else None
         num = (lambda v: None if v is None else float(v))  # noqa: E731
         return cls(path, num(r.score), num(r.raw_logit), r.flagged, op, None, r.status,
                    r.verdict, r.status_reason, num(r.ood_distance), num(r.ood_threshold),

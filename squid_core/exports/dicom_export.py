@@ -92,11 +92,12 @@ class ScoreRecord:
     @classmethod
     def from_result(cls, result: Any) -> ScoreRecord:
         """From a scored ``squid_core.scoring.AnalysisResult`` (any status)."""
-        op = result.operating_point or {}
+        op = result.operating_point
         return cls(score=float(result.score), raw_logit=float(result.raw_logit),
                    flagged=result.flagged, model_name=str(result.model_name),
-                   model_version=str(result.model_version), operating_point=op.get("name"),
-                   operating_threshold=op.get("threshold"), device=str(result.device),
+                   model_version=str(result.model_version),
+                   operating_point=None if op is None else op.name,
+                   operating_threshold=None if op is None else op.threshold, device=str(result.device),
                    status=str(getattr(result, "status", "scored")),
                    status_reason=str(getattr(result, "status_reason", "")))
 

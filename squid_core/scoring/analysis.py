@@ -41,7 +41,7 @@ def not_applicable_reason(reasons: Sequence[str]) -> str:
 def _unscored(scorer: Any, reason: str) -> AnalysisResult:
     model = getattr(scorer, "model", None)
     return AnalysisResult(
-        score=None, raw_logit=None, flagged=None,
+        score=None, raw_logit=None,
         operating_point=getattr(scorer, "operating_point", None),
         reconstruction=None, heatmap=None, heatmap_units="", heatmap_scale_max=0.0,
         model_name=str(getattr(model, "name", "")), model_version=str(getattr(model, "version", "")),

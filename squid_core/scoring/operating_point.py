@@ -30,7 +30,8 @@ is measured in ``bench/recalibration.py`` and stated in the model card).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,10 @@ from squid_core.bootstrap import DEFAULT_BOOTSTRAP, resample_counts
 from squid_core.metrics import metrics_at_threshold
 
 __all__ = [
+    "OperatingPoint",
+    "operating_points_of",
+    "default_operating_point_of",
+    "point_named",
     "candidate_thresholds",
     "threshold_for_specificity",
     "threshold_for_specificity_bound",
@@ -48,6 +53,60 @@ __all__ = [
     "default_operating_points",
     "MARGINS",
 ]
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A named score threshold stored in a model file: a value, never mutated.
+
+    The scorer returns scores; whether a score is flagged is derived here, so a viewer
+    that switches points re-derives every flag without re-scoring and without writing
+    state another thread reads.
+    """
+
+    name: str
+    threshold: float
+    rule: str = ""
+    sensitivity: float | None = None
+    specificity: float | None = None
+
+    def flag(self, score: float | None) -> bool | None:
+        """``score >= threshold``; None for a result without a score."""
+        return None if score is None else bool(float(score) >= self.threshold)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OperatingPoint:
+        """From the model-file form (``{"name", "threshold", "rule", ...}``)."""
+        num = (lambda v: None if v is None else float(v))  # noqa: E731
+        return cls(name=str(d["name"]), threshold=float(d["threshold"]),
+                   rule=str(d.get("rule") or ""), sensitivity=num(d.get("sensitivity")),
+                   specificity=num(d.get("specificity")))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model-file form."""
+        return {"name": self.name, "threshold": self.threshold, "rule": self.rule,
+                "sensitivity": self.sensitivity, "specificity": self.specificity}
+
+
+def operating_points_of(metadata: Mapping[str, Any] | None) -> tuple[OperatingPoint, ...]:
+    """Every operating point a model file's metadata stores, in its order."""
+    return tuple(OperatingPoint.from_dict(op)
+                 for op in (metadata or {}).get("operating_points") or [])
+
+
+def default_operating_point_of(metadata: Mapping[str, Any] | None) -> OperatingPoint | None:
+    """The metadata's default operating point, or None (no point, or no default named)."""
+    name = (metadata or {}).get("default_operating_point")
+    return next((op for op in operating_points_of(metadata) if op.name == name), None)
+
+
+def point_named(points: Sequence[OperatingPoint], name: str) -> OperatingPoint:
+    """The point called ``name``; KeyError with the known names otherwise."""
+    op = next((o for o in points if o.name == name), None)
+    if op is None:
+        known = ", ".join(o.name for o in points) or "none"
+        raise KeyError(f"the model has no operating point {name!r} (it has: {known})")
+    return op
 
 
 def candidate_thresholds(scores: Sequence[float]) -> np.ndarray:

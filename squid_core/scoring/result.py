@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from squid_core.scoring.operating_point import OperatingPoint
 
 #: The three result statuses, the same words in every surface and export.
 SCORED = "scored"
@@ -40,8 +42,9 @@ class AnalysisResult(ResultStatus):
 
     score: 0-100, 100 = most anomalous, ``100 * (1 - sigmoid((raw - mu) / sigma))``.
     raw_logit: the discriminator's logit on the reconstruction (high = looks normal).
-    flagged: score >= the default operating point's threshold; None without one.
-    operating_point: the operating point used (dict from the model file) or None.
+    flagged: derived: ``operating_point.flag(score)``; None without a point or a score.
+    operating_point: the `OperatingPoint` the flag is read at (the model file's default
+        when the scorer made the result) or None; `at` gives the result at another.
     reconstruction: (H, W) float32 in [0, 1] at the input's size (None when not scored).
     heatmap: (H, W) float32 at the input's size, in ``heatmap_units`` (None when not scored).
     heatmap_scale_max: top of the heatmap's colour scale.
@@ -61,8 +64,7 @@ class AnalysisResult(ResultStatus):
 
     score: float | None
     raw_logit: float | None
-    flagged: bool | None
-    operating_point: dict[str, Any] | None
+    operating_point: OperatingPoint | None
     reconstruction: np.ndarray | None
     heatmap: np.ndarray | None
     heatmap_units: str
@@ -78,6 +80,17 @@ class AnalysisResult(ResultStatus):
     ood_distance: float | None = None
     ood_threshold: float | None = None
     forced: bool = False
+
+    @property
+    def flagged(self) -> bool | None:  # type: ignore[override]
+        """Flagged at ``operating_point`` (None without a point or a score)."""
+        return None if self.operating_point is None else self.operating_point.flag(self.score)
+
+    def at(self, operating_point: OperatingPoint | None) -> AnalysisResult:
+        """This result read at another operating point (nothing is scored again)."""
+        if operating_point == self.operating_point:
+            return self
+        return dataclasses.replace(self, operating_point=operating_point)
 
 
 def verdict(status: str, flagged: bool | None) -> str:

@@ -57,6 +57,11 @@ from squid_core.scoring.heatmap import heatmap as make_heatmap
 from squid_core.scoring.heatmap import resize_map
 from squid_core.scoring.nuisance import Nuisance
 from squid_core.scoring.ood_guard import guard_features
+from squid_core.scoring.operating_point import (
+    OperatingPoint,
+    default_operating_point_of,
+    operating_points_of,
+)
 from squid_core.scoring.result import OUTSIDE, SCORED, AnalysisResult
 from squid_core.scoring.standardise import match_histogram, reference_of
 
@@ -210,14 +215,11 @@ class Scorer:
         self.calibrated = bool(cal)
         self.mu = float(cal["mu"]) if cal else 0.0
         self.sigma = float(cal["sigma"]) if cal else 1.0
-        default = meta.get("default_operating_point")
-        ops = meta.get("operating_points") or []
         #: Every named operating point stored in the model file (e.g. balanced, high
-        #: sensitivity); ``operating_point`` is the one in use, the file's default at first.
-        self.operating_points: list[dict[str, Any]] = [dict(op) for op in ops]
-        self.operating_point: dict[str, Any] | None = next(
-            (dict(op) for op in ops if op.get("name") == default), None
-        )
+        #: sensitivity), as values; results are flagged at the file's default, and a
+        #: client reads them at another with ``result.at(point)`` (nothing is re-scored).
+        self.operating_points: tuple[OperatingPoint, ...] = operating_points_of(meta)
+        self.operating_point: OperatingPoint | None = default_operating_point_of(meta)
         #: The model file's out-of-distribution guard, or None (older files).
         self.guard = getattr(model, "ood_guard", None)
         heat = meta.get("heatmap") or {}
@@ -226,15 +228,6 @@ class Scorer:
         if model.heatmap_mean is not None and model.heatmap_std is not None:
             self._heat_mean = model.heatmap_mean.detach().float().cpu().numpy()
             self._heat_std = model.heatmap_std.detach().float().cpu().numpy()
-
-    def set_operating_point(self, name: str) -> dict[str, Any]:
-        """Flag later results at the stored operating point ``name``; returns it."""
-        op = next((dict(o) for o in self.operating_points if o.get("name") == name), None)
-        if op is None:
-            known = ", ".join(str(o.get("name")) for o in self.operating_points) or "none"
-            raise KeyError(f"the model has no operating point {name!r} (it has: {known})")
-        self.operating_point = op
-        return op
 
     def score_from_logit(self, raw: float) -> float:
         """``100 * (1 - sigmoid((raw - mu) / sigma))``, numerically safe."""
@@ -348,9 +341,6 @@ class Scorer:
                 batch[i], recons[i], shape, self._heat_mean, self._heat_std, self._scale_max
             )
             recon = np.clip(resize_map(recons[i], shape), 0.0, 1.0)
-            flagged = None
-            if self.operating_point is not None:
-                flagged = bool(score >= float(self.operating_point["threshold"]))
             status, reason, distance, threshold = SCORED, "", None, None
             if distances is not None:
                 distance, threshold = float(distances[i]), float(self.guard.threshold)
@@ -362,7 +352,6 @@ class Scorer:
             results.append(AnalysisResult(
                 score=score,
                 raw_logit=raw,
-                flagged=flagged,
                 operating_point=self.operating_point,
                 reconstruction=recon.astype(np.float32, copy=False),
                 heatmap=heat,
