@@ -214,6 +214,8 @@ def test_val_fraction_holds_out_that_share_of_the_normals(trained, tmp_path):
     (["--val-fraction", "1.5"], "--val-fraction must be at least 0 and below 1"),
     (["--val-fraction", "-0.1"], "--val-fraction must be at least 0 and below 1"),
     (["--val-count", "-1"], "--val-count cannot be negative"),
+    (["--ema", "1.5"], "--ema must lie between 0 and 1"),
+    (["--ema", "0"], "--ema must lie between 0 and 1"),
     # abnormal validation images without normal ones: refused before any training step
     (["--val-abnormal", "A"], "abnormal images but no normal one"),
     (["--val-abnormal", "A", "--val-fraction", "0"], "abnormal images but no normal one"),
@@ -317,3 +319,11 @@ def test_calibrate_with_normals_only_sets_a_specificity_point(trained, tmp_path)
     assert threshold >= threshold_for_specificity(scores, labels, 0.90)
     assert "bootstrap" in meta["operating_points"][0]["rule"]
     assert meta["operating_points"][0]["specificity"] == pytest.approx((scores < threshold).mean())
+
+
+def test_ema_is_recorded_in_the_recipe_of_the_model_written(trained, tmp_path):
+    _, normal, abnormal, _ = trained
+    out = tmp_path / "e.safetensors"
+    assert main(_train_args(normal, out, "--val-count", "4", "--val-abnormal", str(abnormal),
+                            "--epochs", "1", "--max-steps", "2", "--ema", "0.99")) == 0
+    assert squid_core.load_model(out).metadata["training"]["config"]["ema_decay"] == 0.99

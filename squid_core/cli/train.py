@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "0.95-1.05; the default), acquisition (zoom 0.8-1.25 with an edge "
                         "border, gamma, contrast, sharpness, noise; implemented, not yet "
                         "measured: docs/robustness.md) or none")
+    p.add_argument("--ema", type=float, metavar="DECAY", default=None,
+                   help="validate, keep and write an exponential moving average of the "
+                        "weights (e.g. 0.999, about the last 1,000 steps; buffers such as "
+                        "the memory stay live); off by default (the paper's recipe)")
     p.add_argument("--standardise", action="store_true",
                    help="match every image's histogram to the training normals' mean histogram "
                         "in training, calibration and scoring (stored in the model; a model "
@@ -110,6 +114,7 @@ def _train_config(args: argparse.Namespace, resumed: dict | None):
         cfg.seed = args.seed
         cfg.bf16, cfg.channels_last = args.bf16, args.channels_last
         cfg.standardise = args.standardise
+        cfg.ema_decay = args.ema
         if args.augment == "none":
             cfg.augment = False
         elif args.augment is not None:
@@ -140,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--val-fraction must be at least 0 and below 1, not {args.val_fraction}")
     if args.val_count is not None and args.val_count < 0:
         return _fail(f"--val-count cannot be negative ({args.val_count})")
+    if args.ema is not None and not 0.0 < args.ema < 1.0:
+        return _fail(f"--ema must lie between 0 and 1 (e.g. 0.999), not {args.ema}")
     if (env is None or env["rank"] == 0) and not args.out.parent.is_dir():  # rank 0 writes
         return _fail(f"output folder {args.out.parent} does not exist")
     if args.threads:

@@ -55,6 +55,10 @@ class TrainConfig:
     #: match every image's histogram to the training normals' mean (stored in the model
     #: file; squid_core.scoring.standardise); off in the paper's recipe
     standardise: bool = False
+    #: exponential moving average of the weights (squid_core.training.weight_average):
+    #: validation, the kept best and the model file use the average; None = off (the
+    #: paper's recipe)
+    ema_decay: float | None = None
     translate: float = 0.05
     scale_range: tuple[float, float] = (0.95, 1.05)
     bf16: bool = False

@@ -24,6 +24,7 @@ is taken from rank 0's (or all ranks' reduced) values, so all ranks stay in step
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -44,6 +45,7 @@ from squid_core.training.datasets import ImageSet, RejectedImage
 from squid_core.training.digit_anatomy import NormalGridStream
 from squid_core.training.finalize import finalize_model, validation_logits
 from squid_core.training.gan_step import Optimisers, gan_step
+from squid_core.training.weight_average import WeightAverage
 
 __all__ = [
     "TrainingData", "TrainResult", "make_optimisers", "seed_everything", "train", "CHECKPOINT_NAME",
@@ -150,10 +152,13 @@ class _Run:
         self.history: list[dict[str, Any]] = []
         self.elapsed = 0.0
         self.best_state: dict[str, dict[str, torch.Tensor]] | None = None
+        #: The weights' moving average (``cfg.ema_decay``), or None.
+        self.ema: WeightAverage | None = None
 
 
 def _checkpoint_content(model, opt: Optimisers, cfg: TrainConfig, run: _Run, data) -> dict:
     return {
+        "ema": run.ema.state_dict() if run.ema is not None else None,
         "model_config": model.config.to_dict(),
         "train_config": cfg.to_dict(),
         "generator": model.generator.state_dict(),
@@ -205,6 +210,8 @@ def _restore(path: Path, model, opt: Optimisers, data: TrainingData, run: _Run) 
     run.elapsed = float(ck["elapsed"])
     if data.stream is not None and ck["stream_state"] is not None:
         data.stream.set_state(ck["stream_state"])
+    if run.ema is not None and ck.get("ema") is not None:
+        run.ema.load_state_dict(ck["ema"])
     best = path.parent / BEST_NAME
     if run.best_epoch is not None and best.exists():
         b = torch.load(best, map_location="cpu", weights_only=True)
@@ -360,10 +367,15 @@ def train(
         convert_sync_batchnorm(model.discriminator, device)
     opt = make_optimisers(model, cfg)
     run = _Run()
+    if cfg.ema_decay:
+        run.ema = WeightAverage(model, cfg.ema_decay)
     if resume is not None:
         ck = _restore(Path(resume), model, opt, data, run)
         if dist is not None:
             _dist_restore_rng(ck, data, cfg, dist, run, callbacks)
+        if run.ema is not None and ck.get("ema") is None:
+            callbacks.on_status("the checkpoint has no weight average: it starts from the "
+                                "resumed weights")
         del ck
         callbacks.on_status(f"resumed from {resume} at epoch {run.epoch + 1}")
     elif dist is not None:
@@ -408,6 +420,8 @@ def train(
             )
             if dist is not None:  # global means, identical on every rank
                 losses, control_stop = dist.reduce_losses(losses, control_stop)
+            if run.ema is not None:  # weights are identical on every rank after the step
+                run.ema.update(model)
             run.global_step += 1
             n_img += x.shape[0] * world
             for k, v in losses.items():
@@ -431,18 +445,21 @@ def train(
             if not math.isfinite(v):
                 raise FloatingPointError(f"training loss {k!r} is not finite in epoch {run.epoch + 1}")
         opt.gen_schedule.step()
-        if dist is None:
-            val_auc, val_metrics = _validate(model, data, cfg, device, callbacks, run.epoch)
-        else:  # rank 0 validates (eval mode: no collectives); the others wait here
-            val = _validate(model, data, cfg, device, callbacks, run.epoch) if main else None
-            val_auc, val_metrics = dist.broadcast(val)
-        improved = val_auc is not None and (run.best_auc is None
-                                            or val_auc > run.best_auc + AUC_GAIN_EPS)
-        if improved:
-            run.best_auc, run.best_epoch, run.stale_epochs = val_auc, run.epoch, 0
-            if main:
+        # With a weight average, what is validated and kept is the average (and the
+        # live buffers); training continues from the live weights.
+        with run.ema.applied(model) if run.ema is not None else contextlib.nullcontext():
+            if dist is None:
+                val_auc, val_metrics = _validate(model, data, cfg, device, callbacks, run.epoch)
+            else:  # rank 0 validates (eval mode: no collectives); the others wait here
+                val = _validate(model, data, cfg, device, callbacks, run.epoch) if main else None
+                val_auc, val_metrics = dist.broadcast(val)
+            improved = val_auc is not None and (run.best_auc is None
+                                                or val_auc > run.best_auc + AUC_GAIN_EPS)
+            if improved and main:
                 run.best_state = {"generator": _cpu_state(model.generator),
                                   "discriminator": _cpu_state(model.discriminator)}
+        if improved:
+            run.best_auc, run.best_epoch, run.stale_epochs = val_auc, run.epoch, 0
             if ckpt_dir is not None and main:
                 atomic_torch_save({**run.best_state, "epoch": run.epoch, "auc": val_auc},
                                   ckpt_dir / BEST_NAME)
@@ -495,6 +512,12 @@ def train(
     if run.best_state is not None:
         model.generator.load_state_dict(run.best_state["generator"])
         model.discriminator.load_state_dict(run.best_state["discriminator"])
+    elif run.ema is not None:  # nothing validated: the model file holds the average
+        with run.ema.applied(model):
+            average = {"generator": _cpu_state(model.generator),
+                       "discriminator": _cpu_state(model.discriminator)}
+        model.generator.load_state_dict(average["generator"])
+        model.discriminator.load_state_dict(average["discriminator"])
     result.model = finalize_model(model, data, cfg, device, run_info={
         "status": status, "epochs": run.epoch, "global_step": run.global_step,
         "best_epoch": run.best_epoch, "best_val_auc": run.best_auc, "history": run.history,
