@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewer.catalog import Catalog, Entry, ScoreSummary, csv_rows
-from viewer.display import (
+from squid_core.display.windowing import (
     ValueMapping,
     ViewState,
     Window,
@@ -17,6 +16,7 @@ from viewer.display import (
     to_source,
     window_presets,
 )
+from viewer.catalog import Catalog, Entry, ScoreSummary, csv_rows
 
 
 @pytest.mark.parametrize("rotation", range(4))

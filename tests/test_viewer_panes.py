@@ -6,8 +6,8 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
+from squid_core.display.windowing import Window
 from viewer._testsupport import DATA, ScriptedScorer, make_window, open_and_wait, wait_for
-from viewer.display import Window
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_ruler_is_labelled_with_its_calibration(window) -> None:
 
 
 def test_measured_length_swaps_spacing_when_rotated() -> None:
-    from viewer.display import measured_length
+    from squid_core.display.windowing import measured_length
 
     assert measured_length(10, 0, (0.2, 0.1), 0) == pytest.approx(1.0)
     assert measured_length(10, 0, (0.2, 0.1), 1) == pytest.approx(2.0)

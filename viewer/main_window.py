@@ -37,12 +37,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from squid_core.display.windowing import PreparedFrame
 from squid_core.version import __version__
 from viewer import exports
 from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
 from viewer.analysis_client import ServiceAnalysisRunner
 from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
-from viewer.display import PreparedFrame
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
 from viewer.model_loader import default_model_path, load_scorer

@@ -64,7 +64,7 @@ def _read(path: str) -> Any:
 
 def _read_prepared(path: str) -> tuple[Any, Any]:
     """Read one image and prepare its first frame for display (in a helper process)."""
-    from viewer.display import prepare_frame
+    from squid_core.display.windowing import prepare_frame
 
     image = _read(path)
     return image, prepare_frame(image, 0)
@@ -110,7 +110,7 @@ class ImageReader:
         return self._call(_read, path)
 
     def read_prepared(self, path: str | os.PathLike[str]) -> tuple[Any, Any]:
-        """(``ImageData``, ``viewer.display.PreparedFrame`` of frame 0), both computed in a
+        """(``ImageData``, ``squid_core.display.windowing.PreparedFrame`` of frame 0), both computed in a
         helper process so the GUI process only receives the arrays."""
         return self._call(_read_prepared, path)
 
