@@ -166,12 +166,12 @@ def main(argv: list[str] | None = None) -> int:
 
     pg.setConfigOptions(imageAxisOrder="row-major")
     _app = QApplication.instance() or QApplication(sys.argv[:1])
+    from squid_core.library import bundled_model_path
     from viewer._testsupport import wait_for
     from viewer.main_window import MainWindow
-    from viewer.model_loader import default_model_path
     from viewer.settings import AppSettings
 
-    model = args.model or default_model_path()
+    model = args.model or bundled_model_path()
     if not model.is_file():
         print(f"model not found: {model}", file=sys.stderr)
         return 2

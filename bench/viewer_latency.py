@@ -56,15 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
     pg.setConfigOptions(imageAxisOrder="row-major")
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from squid_core.library import bundled_model_path
     from viewer._testsupport import wait_for
     from viewer.main_window import MainWindow
-    from viewer.model_loader import default_model_path
     from viewer.settings import AppSettings
     from viewer.theme import apply_dark_theme
 
     apply_dark_theme(app)
     tmp = tempfile.TemporaryDirectory()
-    model = args.model or default_model_path()
+    model = args.model or bundled_model_path()
     if not model.is_file():
         import squid_core
 

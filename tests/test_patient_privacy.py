@@ -51,7 +51,7 @@ def identified(tmp_path) -> Path:
 @pytest.fixture
 def fresh_readers():
     """Restart the decoding helpers so that they write to this test's captured fds."""
-    from viewer.reader_process import BATCH_READER, READER
+    from squid_core.io.reader_pool import BATCH_READER, READER
 
     READER.shutdown()
     BATCH_READER.shutdown()

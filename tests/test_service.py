@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 
+from squid_core.display import OverlaySettings
 from squid_core.exports.overlay import overlay_rgb
 from squid_core.net.instance_store import InstanceStore, RefusedInstance
 from squid_core.node.results_csv import ResultRow, ResultsCsv, read_rows
@@ -180,7 +181,7 @@ def test_overlay_rgb_blends_the_heatmap_above_its_threshold():
     pixels = np.full((4, 4), 0.5, np.float32)
     heat = np.zeros((4, 4), np.float32)
     heat[0, 0] = 6.0
-    rgb = overlay_rgb(pixels, heat, 6.0, threshold=2.0, opacity=1.0)
+    rgb = overlay_rgb(pixels, heat, 6.0, OverlaySettings(threshold=2.0, opacity=1.0))
     assert rgb.shape == (4, 4, 3) and rgb.dtype == np.uint8
     assert (rgb[1:, 1:] == 128).all()  # below the threshold: the grey original
     assert tuple(rgb[0, 0]) != (128, 128, 128) and rgb[0, 0, 0] > rgb[0, 0, 2]  # inferno top

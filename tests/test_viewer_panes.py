@@ -6,8 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
+from squid_core.display import COLORMAPS, OverlaySettings, Window
+from squid_core.exports.overlay import overlay_rgb
 from viewer._testsupport import DATA, ScriptedScorer, make_window, open_and_wait, wait_for
-from viewer.display import Window
 
 
 @pytest.fixture
@@ -129,6 +130,22 @@ def test_overlay_controls_drive_the_heatmap(window) -> None:
     assert window.overlay.bar.levels() == (0.0, 6.0)
 
 
+def test_heatmap_pane_shows_the_sc_overlay_for_every_colormap(window) -> None:
+    panes, result = window.panes, window.panes.result
+    assert window.overlay.settings() == OverlaySettings()  # the node's SC defaults
+    for name in COLORMAPS:
+        window.overlay.colormap.setCurrentText(name)
+        window.overlay.threshold.setValue(1.0)
+        settings = window.overlay.settings()
+        assert settings.colormap == name
+        sc = overlay_rgb(panes.image.pixels, result.heatmap, result.heatmap_scale_max, settings)
+        shown = panes.displayed_overlay()
+        assert shown.shape == sc.shape
+        assert np.array_equal(shown, sc), name
+    # The comparison is not between two grey images: the heatmap is drawn.
+    assert len(np.unique(sc.reshape(-1, 3), axis=0)) > 20
+
+
 def test_ruler_is_labelled_with_its_calibration(window) -> None:
     window.actions_by_id["measure"].setChecked(True)
     text = window.panes.measurement()
@@ -144,7 +161,7 @@ def test_ruler_is_labelled_with_its_calibration(window) -> None:
 
 
 def test_measured_length_swaps_spacing_when_rotated() -> None:
-    from viewer.display import measured_length
+    from squid_core.display import measured_length
 
     assert measured_length(10, 0, (0.2, 0.1), 0) == pytest.approx(1.0)
     assert measured_length(10, 0, (0.2, 0.1), 1) == pytest.approx(2.0)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from PySide6.QtGui import QKeySequence
 
+from squid_core.display import OverlaySettings
 from viewer._testsupport import DATA, make_window, open_and_wait, tiny_model_file
 from viewer.actions import ACTIONS
-from viewer.settings import AppSettings, OverlaySettings
+from viewer.settings import AppSettings
 from viewer.shortcuts_dialog import ShortcutsDialog, shortcut_rows
 
 FREQUENT = ("open_files", "open_folder", "fit", "one_to_one", "rotate_cw", "flip_h", "flip_v",

@@ -19,9 +19,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from squid_core.library import bundled_model_path
 from squid_core.version import __version__
 from viewer.main_window import MainWindow
-from viewer.model_loader import default_model_path
 from viewer.settings import DEVICES, AppSettings
 from viewer.theme import apply_dark_theme
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.device = args.device
 
     window = MainWindow(settings)
-    model = Path(args.model) if args.model else default_model_path()
+    model = Path(args.model) if args.model else bundled_model_path()
     has_model = model.is_file()
     if args.model and not has_model:
         print(f"model file not found: {model}", file=sys.stderr)

@@ -2,10 +2,10 @@
 
 One :class:`ImagePanes` widget owns three pyqtgraph view boxes whose X and Y ranges are
 linked, so zoom (wheel), pan (left drag), fit and 1:1 act on all three. Orientation,
-inversion and window/level live in one :class:`~viewer.display.ViewState` and every
+inversion and window/level live in one :class:`~squid_core.display.ViewState` and every
 render applies it to every pane. The rules themselves (which source pixel is under the
 cursor, what a preset means, how the heatmap is coloured) are pure functions in
-:mod:`viewer.display`; this module only draws.
+:mod:`squid_core.display`; this module only draws.
 
 Mouse: wheel = zoom, left drag = pan, right drag = window/level (horizontal = width,
 vertical = level). The crosshair and the read-out follow the cursor in any pane.
@@ -21,11 +21,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from viewer.display import (
+from squid_core.display import (
     PreparedFrame,
     ValueMapping,
     ViewState,
     Window,
+    blend,
     grey_lut,
     heatmap_rgba,
     measured_length,
@@ -211,7 +212,7 @@ class ImagePanes(QWidget):
     def set_image(self, image: Any, frame: int = 0, prepared: PreparedFrame | None = None) -> None:
         """Show ``image`` (an ``ImageData``, or None to clear); resets the view.
 
-        ``prepared`` (from :func:`~viewer.display.prepare_frame`, computed off the GUI
+        ``prepared`` (from :func:`~squid_core.display.prepare_frame`, computed off the GUI
         thread) saves the per-frame statistics work here.
         """
         measuring = self._ruler is not None
@@ -383,8 +384,7 @@ class ImagePanes(QWidget):
                                    self._overlay_threshold, self._overlay_opacity), self._state)
         if rgba.shape[:2] != grey.shape[:2]:
             return grey
-        alpha = rgba[..., 3:4].astype(np.float32) / 255.0
-        return (grey * (1 - alpha) + rgba[..., :3] * alpha).astype(np.uint8)
+        return blend(grey, rgba)
 
     # -- measurement -----------------------------------------------------------------
 

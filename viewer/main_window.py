@@ -37,19 +37,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from squid_core.display import PreparedFrame
+from squid_core.io.reader_pool import BATCH_READER, READER
+from squid_core.library import bundled_model_path as default_model_path
+from squid_core.model_loader import load_scorer
 from squid_core.scoring.operating_point import OperatingPoint, point_named
 from squid_core.version import __version__
 from viewer import exports
 from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
 from viewer.analysis_client import ServiceAnalysisRunner
 from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
-from viewer.display import PreparedFrame
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
-from viewer.model_loader import default_model_path, load_scorer
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
-from viewer.reader_process import BATCH_READER, READER
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
 from viewer.settings import AppSettings
 from viewer.settings_dialog import SettingsDialog

@@ -2,7 +2,9 @@
 
 The colour bar shows the model's fixed scale (0 .. ``heatmap_scale_max`` in
 ``heatmap_units``, e.g. "sigma above normal"): it is set per model, never per image, so
-the same colour means the same thing on every study.
+the same colour means the same thing on every study. The colours, of the bar and of the
+heatmap, are ``squid_core.display.colormap_lut``'s: the node's Secondary Capture uses the
+same tables.
 """
 
 from __future__ import annotations
@@ -22,21 +24,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.settings import OverlaySettings
+from squid_core.display import COLORMAPS, DEFAULT_COLORMAP, OverlaySettings, colormap_lut
 from viewer.theme import MUTED, PANEL
 
-#: Perceptually uniform maps first; "turbo" for those used to it.
-COLORMAPS = ("inferno", "magma", "viridis", "plasma", "turbo", "CET-L3")
 
-
-def colormap_lut(name: str, points: int = 256) -> np.ndarray:
-    """(points, 3) uint8 lookup table of a pyqtgraph colormap (inferno if unknown)."""
-    try:
-        cmap = pg.colormap.get(name)
-    except (FileNotFoundError, KeyError, ValueError):
-        cmap = pg.colormap.get("inferno")
-    lut = np.asarray(cmap.getLookupTable(nPts=points, alpha=False))
-    return lut[:, :3].astype(np.uint8)
+def bar_colormap(name: str) -> pg.ColorMap:
+    """The colour bar's pyqtgraph ColorMap, built from the shared lookup table of ``name``."""
+    lut = colormap_lut(name)
+    return pg.ColorMap(np.linspace(0.0, 1.0, len(lut)), lut, name=name)
 
 
 class OverlayControls(QWidget):
@@ -56,9 +51,7 @@ class OverlayControls(QWidget):
         self.visible.setChecked(s.visible)
         self.colormap = QComboBox()
         self.colormap.addItems(COLORMAPS)
-        if s.colormap not in COLORMAPS:
-            self.colormap.addItem(s.colormap)
-        self.colormap.setCurrentText(s.colormap)
+        self.colormap.setCurrentText(s.colormap if s.colormap in COLORMAPS else DEFAULT_COLORMAP)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(round(s.opacity * 100))
@@ -82,8 +75,8 @@ class OverlayControls(QWidget):
         self.bar_view = pg.GraphicsLayoutWidget()
         self.bar_view.setBackground(PANEL)
         self.bar_view.setFixedHeight(70)
-        self.bar = pg.ColorBarItem(values=(0, self._scale_max), colorMap=pg.colormap.get(s.colormap
-                                   if s.colormap in pg.colormap.listMaps() else "inferno"),
+        self.bar = pg.ColorBarItem(values=(0, self._scale_max),
+                                   colorMap=bar_colormap(self.colormap.currentText()),
                                    interactive=False, orientation="horizontal", width=14,
                                    colorMapMenu=False)
         self.bar_view.addItem(self.bar)
@@ -114,7 +107,7 @@ class OverlayControls(QWidget):
 
     def lut(self) -> np.ndarray:
         """Lookup table of the chosen colormap."""
-        return colormap_lut(self.colormap.currentText())
+        return self.settings().lut()
 
     def set_scale(self, scale_max: float | None, units: str | None) -> None:
         """The model's fixed heatmap scale and units (from AnalysisResult or metadata)."""
@@ -142,10 +135,7 @@ class OverlayControls(QWidget):
         self.visible.setChecked(not self.visible.isChecked())
 
     def _on_colormap(self, name: str) -> None:
-        try:
-            self.bar.setColorMap(pg.colormap.get(name))
-        except (FileNotFoundError, KeyError, ValueError):
-            pass
+        self.bar.setColorMap(bar_colormap(name))
         self._emit()
 
     def _update_labels(self) -> None:

@@ -8,11 +8,12 @@ Tests pass an explicit INI file so they never touch the user's real settings.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
+
+from squid_core.display import COLORMAPS, OverlaySettings
 
 #: Version of the settings layout; bump and extend ``migrate`` when keys change.
 SCHEMA = 1
@@ -20,16 +21,6 @@ SCHEMA = 1
 MAX_RECENT = 10
 #: Devices the user may force; "auto" picks CUDA, then MPS, then the CPU.
 DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass
-class OverlaySettings:
-    """How the heatmap is drawn over the original."""
-
-    colormap: str = "inferno"
-    opacity: float = 0.55
-    threshold: float = 2.0
-    visible: bool = True
 
 
 class AppSettings:
@@ -193,8 +184,10 @@ class AppSettings:
     def overlay(self) -> OverlaySettings:
         """Heatmap colormap, opacity, threshold and visibility."""
         d = OverlaySettings()
+        colormap = str(self._q.value("overlay/colormap", d.colormap))
         return OverlaySettings(
-            colormap=str(self._q.value("overlay/colormap", d.colormap)),
+            # a colormap this version does not offer (an older one's "CET-L3"): the default
+            colormap=colormap if colormap in COLORMAPS else d.colormap,
             opacity=min(max(self._float("overlay/opacity", d.opacity), 0.0), 1.0),
             threshold=self._float("overlay/threshold", d.threshold),
             visible=self._bool("overlay/visible", d.visible),

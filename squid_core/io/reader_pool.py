@@ -6,10 +6,11 @@ for about a second. Decoding in a separate process avoids that, and a decoder th
 crashes the process on a hostile file takes only the helper down: the file is reported
 as unreadable and a new helper starts.
 
-Two readers are shared by every window of the program: :data:`READER` for the images
-the user opens and :data:`BATCH_READER`, at a lower priority, for "Analyse all". They
-start on first use (:meth:`ImageReader.warm_up` is called when the main window opens,
-so the first file does not pay the start-up) and stop at exit. No Qt in this module: the helpers import only ``squid_core.io``.
+Two readers are shared by the whole program: :data:`READER` for the images the user
+opens and :data:`BATCH_READER`, at a lower priority, for "Analyse all". They start on
+first use (the viewer calls :meth:`ImageReader.warm_up` when its main window opens, so
+the first file does not pay the start-up) and stop at exit. No Qt here: the helpers
+import only ``squid_core.io`` and ``squid_core.display``.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _read(path: str) -> Any:
 
 def _read_prepared(path: str) -> tuple[Any, Any]:
     """Read one image and prepare its first frame for display (in a helper process)."""
-    from viewer.display import prepare_frame
+    from squid_core.display.prepared_frame import prepare_frame
 
     image = _read(path)
     return image, prepare_frame(image, 0)
@@ -110,8 +111,8 @@ class ImageReader:
         return self._call(_read, path)
 
     def read_prepared(self, path: str | os.PathLike[str]) -> tuple[Any, Any]:
-        """(``ImageData``, ``viewer.display.PreparedFrame`` of frame 0), both computed in a
-        helper process so the GUI process only receives the arrays."""
+        """(``ImageData``, :class:`~squid_core.display.PreparedFrame` of frame 0), both
+        computed in a helper process so the GUI process only receives the arrays."""
         return self._call(_read_prepared, path)
 
     def _call(self, func: Any, path: str | os.PathLike[str]) -> Any:

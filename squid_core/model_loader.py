@@ -1,18 +1,20 @@
-"""Load a model file and build its scorer: what Model > Open model file does.
+"""Load a model file and build its scorer, with a plain description of the model.
 
-No Qt here; the main window calls :func:`load_scorer` in a worker thread and shows the
-returned description (name, version, operating point, calibration, heatmap scale,
-device) in the score panel and the overlay controls.
+What the viewer's Model > Open model file does: its main window calls :func:`load_scorer`
+in a worker thread and shows the returned description (name, version, operating point,
+calibration, heatmap scale, device) in the score panel and the overlay controls. No Qt.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from squid_core.scoring.scorer import Scorer
 
 
-def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
+def load_scorer(path: str, device: str) -> tuple[Scorer, dict[str, Any]]:
     """Load a model file and build its scorer; returns (scorer, description dict).
 
     Slow (reads weights, prepares the inference copy): call it from a worker thread.
@@ -26,8 +28,8 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
     import squid_core
     from squid_core.scoring.scorer import Scorer
 
-    # Leave one core to the interface: inference on every core makes the GUI thread
-    # wait for the CPU, however well the GIL is shared.
+    # Leave one core to the rest of the process (an interface): inference on every core
+    # makes a GUI thread wait for the CPU, however well the GIL is shared.
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
     model = squid_core.load_model(path, device="cpu")
@@ -49,7 +51,3 @@ def load_scorer(path: str, device: str) -> tuple[Any, dict[str, Any]]:
     }
     return scorer, info
 
-
-def default_model_path() -> Path:
-    """The bundled model, ``resources/models/default.safetensors``."""
-    return Path(__file__).resolve().parent.parent / "resources" / "models" / "default.safetensors"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from squid_core.io import ImageReadError
-from viewer._testsupport import DATA
-from viewer.reader_process import ImageReader
+from squid_core.io.reader_pool import ImageReader
+
+DATA = Path(__file__).parent / "data"
 
 
 def _die(_path: str) -> None:
