@@ -229,20 +229,29 @@ class DimseClient:
                 delay *= 2
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _check_alive(assoc: Association, node: DimseNode, what: str) -> None:
-        if assoc.is_aborted or not assoc.is_established:
-            raise NetworkError(f"{node} went away during {what} (association aborted)",
-                               transient=True)
+    def _no_answer(self, node: DimseNode, what: str, since: float,
+                   answered: bool) -> NetworkError:
+        """Why no response came (pynetdicom yields an empty status for a timeout and for
+        an association the peer aborted alike): the time waited since ``since`` (our
+        request, or the last response) tells them apart."""
+        if time.monotonic() - since >= 0.9 * self.timeout:
+            return NetworkError(f"{node} did not answer the {what} within {self.timeout:g} s",
+                                transient=True)
+        if answered:
+            return NetworkError(f"{node} went away during the {what} (association aborted)",
+                                transient=True)
+        return NetworkError(f"{node} aborted the association on our {what} request without "
+                            f"answering: it may not allow {self.ae_title} this service (is "
+                            "our AE title configured there?), or it went away", transient=True)
 
-    def _retrieve_status(self, assoc: Association, node: DimseNode, what: str,
-                         status: Dataset | None, report: MoveReport) -> int:
-        """The status of one C-MOVE / C-GET response, its counts taken into ``report``."""
+    def _retrieve_status(self, node: DimseNode, what: str, status: Dataset | None,
+                         report: MoveReport, since: float, received: int = 0) -> int:
+        """The status of one C-MOVE / C-GET response, its counts taken into ``report``
+        (``received``: instances already received on this association)."""
         code = _status(status)
-        if code is None:
-            self._check_alive(assoc, node, what)
-            raise NetworkError(f"{node} did not answer the {what} in time", transient=True)
-        assert status is not None
+        if code is None or status is None:
+            answered = bool(received or report.completed or report.failed or report.warning)
+            raise self._no_answer(node, what, since, answered)
         _count(report, status)
         return code
 
@@ -251,23 +260,25 @@ class DimseClient:
     def echo(self, node: DimseNode) -> None:
         """C-ECHO: returns when ``node`` answers with success."""
         def work(assoc: Association) -> None:
+            since = time.monotonic()
             status = _status(assoc.send_c_echo())
+            if status is None:
+                raise self._no_answer(node, "C-ECHO", since, False)
             if status != 0x0000:
-                self._check_alive(assoc, node, "C-ECHO")
-                raise NetworkError(f"{node} answered C-ECHO with status 0x{status or 0:04X}")
+                raise NetworkError(f"{node} answered C-ECHO with status 0x{status:04X}")
 
         self._with_association(node, [Verification], work)
 
     def _find(self, node: DimseNode, query: Dataset) -> list[Dataset]:
         def work(assoc: Association) -> list[Dataset]:
             found: list[Dataset] = []
+            since = time.monotonic()
             for status, identifier in assoc.send_c_find(
                     query, StudyRootQueryRetrieveInformationModelFind):
                 code = _status(status)
                 if code is None:
-                    self._check_alive(assoc, node, "C-FIND")
-                    raise NetworkError(f"{node} did not answer the C-FIND in time",
-                                       transient=True)
+                    raise self._no_answer(node, "C-FIND", since, bool(found))
+                since = time.monotonic()
                 if code in (0xFF00, 0xFF01) and identifier is not None:
                     found.append(identifier)
                 elif code != 0x0000:
@@ -307,9 +318,11 @@ class DimseClient:
 
         def work(assoc: Association) -> MoveReport:
             report = MoveReport()
+            since = time.monotonic()
             for status, _ in assoc.send_c_move(query, dest,
                                                StudyRootQueryRetrieveInformationModelMove):
-                code = self._retrieve_status(assoc, node, "C-MOVE", status, report)
+                code = self._retrieve_status(node, "C-MOVE", status, report, since)
+                since = time.monotonic()
                 if code == 0xA801:
                     raise NetworkError(f"{node} does not know the move destination {dest}")
                 if (code & 0xF000) in (0xA000, 0xC000):
@@ -334,10 +347,12 @@ class DimseClient:
         """
         query = _retrieve_query(study_uid, series_uid)
         filed: dict[Path, None] = {}
+        arrived = [0]  # instances received on the current association
 
         def on_store(event: evt.Event) -> int | Dataset:
             status, received = file_c_store(event, store)
             if received is not None:
+                arrived[0] += 1
                 filed[received.path] = None
                 if on_filed is not None:
                     on_filed(received)
@@ -345,11 +360,15 @@ class DimseClient:
 
         def work(assoc: Association) -> GetReport:
             report = GetReport()
+            arrived[0] = 0
+            since = time.monotonic()
             for status, _ in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
                 if cancel is not None and cancel.is_set():
                     assoc.abort()
                     raise NetworkError(f"C-GET from {node} cancelled")
-                code = self._retrieve_status(assoc, node, "C-GET", status, report)
+                code = self._retrieve_status(node, "C-GET", status, report, since,
+                                             arrived[0])
+                since = time.monotonic()
                 if code == 0xFE00:
                     raise NetworkError(f"{node} cancelled the C-GET")
                 if (code & 0xF000) in (0xA000, 0xC000):
@@ -398,6 +417,7 @@ class DimseClient:
         def work(assoc: Association) -> StoreReport:
             report = StoreReport()
             for path, ds in datasets.items():
+                since = time.monotonic()
                 try:
                     response = assoc.send_c_store(ds)
                 except ValueError as exc:  # no accepted context for this file's syntax
@@ -405,9 +425,8 @@ class DimseClient:
                     continue
                 code = _status(response)
                 if code is None:
-                    self._check_alive(assoc, node, "C-STORE")
-                    raise NetworkError(f"{node} did not answer the C-STORE in time",
-                                       transient=True)
+                    raise self._no_answer(node, "C-STORE", since,
+                                          bool(report.sent or report.refused))
                 if code == 0x0000 or (code & 0xF000) == 0xB000:
                     report.sent.append(path)
                 else:
