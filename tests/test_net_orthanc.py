@@ -195,10 +195,12 @@ def test_dimse_get_failures_read_clearly(orthanc, tmp_path):
         assert read_image(path).pixels.shape == (169, 211)
 
 
-def test_dimse_get_from_a_pacs_that_goes_away_mid_transfer(tmp_path, caplog):
+@pytest.mark.parametrize("failure", ["drops", "stalls"])
+def test_dimse_get_from_a_pacs_that_goes_away_mid_transfer(tmp_path, caplog, failure):
     """A C-GET SCP (pynetdicom) that sends the first instance of three and then drops the
-    connection: the complete instance is filed, a retry files nothing twice, the message
-    says what happened, and no partial or temporary file is left."""
+    connection, or says nothing more: the complete instance is filed, a retry files
+    nothing twice, the message says what happened, and no partial or temporary file is
+    left."""
     import socket
 
     from pydicom.uid import generate_uid
@@ -214,7 +216,10 @@ def test_dimse_get_from_a_pacs_that_goes_away_mid_transfer(tmp_path, caplog):
     def on_get(event):
         yield len(datasets)
         yield 0xFF00, datasets[0]
-        event.assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)  # the PACS goes away
+        if failure == "drops":
+            event.assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)  # the PACS goes away
+        else:
+            time.sleep(3)  # past our timeout
         yield 0xFF00, datasets[1]
 
     ae = AE(ae_title="FLAKY")
@@ -226,9 +231,11 @@ def test_dimse_get_from_a_pacs_that_goes_away_mid_transfer(tmp_path, caplog):
     try:
         node = DimseNode("FLAKY", "127.0.0.1", server.server_address[1])
         store = InstanceStore(tmp_path / "got")
-        client = DimseClient("SQUIDSCU", timeout=5, retries=1, retry_delay=0.1)
-        with pytest.raises(NetworkError, match=r"FLAKY@127\.0\.0\.1:\d+ went away during the "
-                           r"C-GET .*the 1 complete instance\(s\) received before are kept"):
+        client = DimseClient("SQUIDSCU", timeout=2, retries=1, retry_delay=0.1)
+        what = "went away during the C-GET" if failure == "drops" else \
+            r"did not answer the C-GET within 2 s"
+        with pytest.raises(NetworkError, match=rf"FLAKY@127\.0\.0\.1:\d+ {what}.*the 1 "
+                           r"complete instance\(s\) received before are kept"):
             client.get(node, str(datasets[0].StudyInstanceUID), store)
     finally:
         server.shutdown()

@@ -155,6 +155,27 @@ def test_our_tls_scp_refuses_a_caller_without_a_trusted_certificate(pki, tmp_pat
         scp.stop()
 
 
+def test_a_silent_caller_does_not_hold_up_our_tls_scp(pki, tmp_path):
+    """The SCP shakes hands in its accepting thread: a caller that connects and says
+    nothing is dropped after the SCP's timeout, and the next caller is served."""
+    import socket
+
+    ours = TlsFiles(str(pki.ca), str(pki.client_cert), str(pki.client_key))
+    scp = StorageSCP("SQUIDTEST", 0, InstanceStore(tmp_path / "in"), None,
+                     allowed_aets=["CALLER"], host="127.0.0.1", tls=ours, timeout=1.5)
+    scp.start()
+    try:
+        with socket.create_connection(("127.0.0.1", scp.port)):
+            time.sleep(0.2)  # accepted, handshake pending
+            t0 = time.monotonic()
+            DimseClient("CALLER", timeout=6, retries=0).echo(
+                DimseNode("SQUIDTEST", "127.0.0.1", scp.port, tls=True, tls_ca=str(pki.ca),
+                          tls_cert=str(pki.client_cert), tls_key=str(pki.client_key)))
+            assert time.monotonic() - t0 < 5
+    finally:
+        scp.stop()
+
+
 def test_tls_files_say_what_is_wrong(pki, tmp_path):
     with pytest.raises(ValueError, match="give both or neither"):
         TlsFiles(str(pki.ca), str(pki.client_cert), "")

@@ -81,7 +81,9 @@ class StorageSCP:
         self.ae.require_calling_aet = list(self.allowed or [])
         self.ae.acse_timeout = self.ae.dimse_timeout = self.ae.network_timeout = timeout
         self.ae.maximum_associations = int(max_associations)
-        self.ssl_context = None if tls is None else tls.server_context(timeout)  # ValueError
+        # A handshake is made in the accepting thread: bounded, so a silent caller holds
+        # up the others for at most 10 s.
+        self.ssl_context = None if tls is None else tls.server_context(min(timeout, 10.0))
         self._server = None
 
     def start(self) -> None:
