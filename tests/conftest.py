@@ -146,6 +146,17 @@ def remount_read_only() -> Callable[[Path], None]:
     return remount
 
 
+def _orthanc_or_skip() -> Any:
+    import orthanc_server
+
+    if orthanc_server.orthanc_binary() is None or orthanc_server.dicomweb_plugin() is None:
+        if os.environ.get("SQUID_REQUIRE_ORTHANC"):
+            pytest.fail("orthanc / orthanc-dicomweb missing on CI (.ci/run installs them)")
+        pytest.skip("needs the orthanc and orthanc-dicomweb packages (apt-get install "
+                    "orthanc orthanc-dicomweb)")
+    return orthanc_server
+
+
 @pytest.fixture
 def orthanc(tmp_path: Path) -> Iterator[Any]:
     """A real Orthanc on loopback (see tests/orthanc_server.py) that knows the project's AE
@@ -154,15 +165,31 @@ def orthanc(tmp_path: Path) -> Iterator[Any]:
     Skips with a reason naming orthanc when the binary is missing locally; on CI
     (``CI`` set) a missing Orthanc is an error, since ``.ci/run`` installs it.
     """
-    import orthanc_server
-
-    if orthanc_server.orthanc_binary() is None or orthanc_server.dicomweb_plugin() is None:
-        if os.environ.get("SQUID_REQUIRE_ORTHANC"):
-            pytest.fail("orthanc / orthanc-dicomweb missing on CI (.ci/run installs them)")
-        pytest.skip("needs the orthanc and orthanc-dicomweb packages (apt-get install "
-                    "orthanc orthanc-dicomweb)")
+    orthanc_server = _orthanc_or_skip()
     modalities = {"SQUIDTEST": ("127.0.0.1", orthanc_server.free_port()),
                   "SQUIDSCU": ("127.0.0.1", orthanc_server.free_port())}
     server = orthanc_server.start_orthanc(tmp_path / "orthanc", modalities)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Any:
+    """Throwaway certificates (tests/tls_certs.py): a CA, Orthanc's, ours, another CA."""
+    from tls_certs import make_pki
+
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def orthanc_tls(tmp_path: Path, pki: Any) -> Iterator[Any]:
+    """Like ``orthanc``, but its DICOM port speaks only DICOM TLS (its certificate signed
+    by ``pki.ca``, callers' certificates required and checked against ``pki.ca``), and it
+    calls SQUIDTEST (C-MOVE) with TLS too."""
+    orthanc_server = _orthanc_or_skip()
+    modalities = {"SQUIDTEST": ("127.0.0.1", orthanc_server.free_port()),
+                  "SQUIDSCU": ("127.0.0.1", orthanc_server.free_port())}
+    tls = orthanc_server.OrthancTls(pki.server_cert, pki.server_key, pki.ca, ("SQUIDTEST",))
+    server = orthanc_server.start_orthanc(tmp_path / "orthanc", modalities, tls=tls)
     yield server
     server.stop()

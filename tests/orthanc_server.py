@@ -80,6 +80,14 @@ class Orthanc:
     def instance_file(self, orthanc_id: str) -> bytes:
         return self.get(f"/instances/{orthanc_id}/file").content
 
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the stopped Orthanc again, same configuration and ports."""
+        self.stop()
+        log = open(self.folder / "orthanc.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen([orthanc_binary(), str(self.folder / "orthanc.json")],
+                                        stdout=log, stderr=subprocess.STDOUT, cwd=self.folder)
+        _wait_until_up(self, timeout)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -90,9 +98,26 @@ class Orthanc:
                 self.process.wait(5)
 
 
+@dataclass(frozen=True)
+class OrthancTls:
+    """DICOM TLS for Orthanc: its certificate and key, the CA certificate(s) it trusts
+    (callers' certificates and those of the modalities it calls), the modalities it
+    calls with TLS, and whether callers must present a certificate."""
+
+    certificate: Path
+    private_key: Path
+    trusted: Path
+    tls_modalities: tuple[str, ...] = ()
+    client_certificate_required: bool = True
+
+
 def start_orthanc(folder: Path, modalities: dict[str, tuple[str, int]],
-                  timeout: float = 60.0) -> Orthanc:
-    """Start Orthanc in ``folder``; ``modalities``: AE title -> (host, port) it may serve."""
+                  timeout: float = 60.0, *, tls: OrthancTls | None = None,
+                  check_calling_aet: bool = False) -> Orthanc:
+    """Start Orthanc in ``folder``; ``modalities``: AE title -> (host, port) it may serve.
+
+    ``tls``: its DICOM port speaks only DICOM TLS; ``check_calling_aet``: associations
+    from AE titles not in ``modalities`` are refused, C-ECHO included."""
     binary, plugin = orthanc_binary(), dicomweb_plugin()
     if binary is None or plugin is None:
         raise RuntimeError("Orthanc or its DICOMweb plugin is not installed")
@@ -105,30 +130,45 @@ def start_orthanc(folder: Path, modalities: dict[str, tuple[str, int]],
         "HttpPort": http_port, "DicomPort": dicom_port, "DicomAet": ORTHANC_AET,
         "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
         "DicomCheckCalledAet": True,
-        "DicomModalities": {aet.lower(): [aet, host, port]
+        "DicomModalities": {aet.lower(): {"AET": aet, "Host": host, "Port": port,
+                                          "UseDicomTls": bool(tls and aet in tls.tls_modalities)}
                             for aet, (host, port) in modalities.items()},
         "DicomScuTimeout": 10, "DicomAssociationCloseDelay": 0,
         "Plugins": [plugin],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": True},
         "StableAge": 1, "SaveJobs": False, "ConcurrentJobs": 2,
     }
+    if check_calling_aet:
+        config.update(DicomCheckModalityHost=True, DicomAlwaysAllowEcho=False,
+                      DicomAlwaysAllowStore=False, DicomAlwaysAllowFind=False,
+                      DicomAlwaysAllowGet=False, DicomAlwaysAllowMove=False)
+    if tls is not None:
+        config.update(DicomTlsEnabled=True, DicomTlsCertificate=str(tls.certificate),
+                      DicomTlsPrivateKey=str(tls.private_key),
+                      DicomTlsTrustedCertificates=str(tls.trusted),
+                      DicomTlsRemoteCertificateRequired=tls.client_certificate_required)
     (folder / "orthanc.json").write_text(json.dumps(config, indent=2))
     log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen([binary, str(folder / "orthanc.json")], stdout=log,
                                stderr=subprocess.STDOUT, cwd=folder)
     server = Orthanc(process, folder, http_port, dicom_port, dict(modalities))
+    _wait_until_up(server, timeout)
+    return server
+
+
+def _wait_until_up(server: Orthanc, timeout: float) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if process.poll() is not None:
-            raise RuntimeError("Orthanc exited at start:\n"
-                               + (folder / "orthanc.log").read_text(errors="replace")[-3000:])
+        if server.process.poll() is not None:
+            raise RuntimeError("Orthanc exited at start:\n" + (server.folder / "orthanc.log")
+                               .read_text(errors="replace")[-3000:])
         try:
             if requests.get(f"{server.url}/system", timeout=1).ok:
                 plugins = requests.get(f"{server.url}/plugins", timeout=5).json()
                 if "dicom-web" not in plugins:
                     server.stop()
                     raise RuntimeError(f"Orthanc started without the DICOMweb plugin: {plugins}")
-                return server
+                return
         except requests.RequestException:
             pass
         time.sleep(0.2)

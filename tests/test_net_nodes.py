@@ -39,3 +39,27 @@ def test_load_nodes_from_json(tmp_path):
     path.write_text(json.dumps({"nodes": [{"name": "broken", "ae_title": "X", "host": "h"}]}))
     with pytest.raises(ValueError, match="node 'broken'"):
         load_nodes(path)
+
+
+def test_tls_and_retrieve_settings_of_a_node(tmp_path):
+    from squid_core.net.nodes import node_entry, parse_nodes
+
+    doc = {"nodes": [{"name": "secure", "ae_title": "PACS", "host": "pacs", "port": 2762,
+                      "tls": True, "tls_ca": "/ca.pem", "tls_cert": "/me.pem",
+                      "tls_key": "/me.key", "retrieve": "get"},
+                     {"name": "plain", "ae_title": "PACS", "host": "pacs", "port": 104}]}
+    nodes = parse_nodes(doc)
+    secure = nodes["secure"]
+    assert (secure.tls, secure.tls_ca, secure.tls_cert, secure.retrieve) == (
+        True, "/ca.pem", "/me.pem", "get")
+    assert (nodes["plain"].tls, nodes["plain"].retrieve) == (False, "move")
+    assert [node_entry(n) for n in nodes.values()] == doc["nodes"]  # settings round trip
+    for entry, message in (
+            ({"tls": True}, "tls needs tls_ca"),
+            ({"tls": "yes", "tls_ca": "/ca.pem"}, "tls must be true or false"),
+            ({"tls": True, "tls_ca": "/ca.pem", "tls_cert": "/me.pem"}, "give both or neither"),
+            ({"tls_ca": "/ca.pem"}, "tls is off"),
+            ({"retrieve": "fetch"}, "retrieve must be one of move, get")):
+        bad = {"name": "bad", "ae_title": "PACS", "host": "pacs", "port": 104, **entry}
+        with pytest.raises(ValueError, match=f"node 'bad': .*{message}"):
+            parse_nodes({"nodes": [bad]})

@@ -299,3 +299,55 @@ def test_squid_node_command_line_says_what_is_wrong(tiny_model, tmp_path, capsys
         port = busy.getsockname()[1]
         code = main([*base, "--port", str(port), "--host", "127.0.0.1", "--allow-ae", "A"])
     assert code == 1 and f"cannot listen on port {port}" in capsys.readouterr().err
+
+
+def test_squid_node_over_dicom_tls(orthanc_tls, pki, tiny_model, tmp_path):
+    """``squid node --tls-cert/--tls-key/--tls-ca --send-to-tls``: Orthanc moves a study to
+    it over TLS (each side checks the other's certificate against the test CA), it analyses
+    it and sends the SR back over TLS; a plain association to it reads clearly."""
+    orthanc = orthanc_tls
+    port = orthanc.modalities["SQUIDTEST"][1]
+    store, log = tmp_path / "store", tmp_path / "node.log"
+    cmd = [sys.executable, "-m", "squid_core", "node", "--ae-title", "SQUIDTEST",
+           "--port", str(port), "--store", str(store), "--model", str(tiny_model),
+           "--allow-ae", orthanc.aet, "--allow-ae", "SQUIDSCU", "--host", "127.0.0.1",
+           "--tls-cert", str(pki.client_cert), "--tls-key", str(pki.client_key),
+           "--tls-ca", str(pki.ca), "--send-to-tls",
+           "--send-to", f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}", "--timeout", "10"]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        assert _wait(lambda: b"Ctrl-C stops it" in log.read_bytes(), 120), log.read_text()
+        assert "with DICOM TLS" in log.read_text()
+        node = DimseNode("SQUIDTEST", "127.0.0.1", port)
+        with pytest.raises(NetworkError, match="expects DICOM TLS on that port"):
+            DimseClient("SQUIDSCU", timeout=5, retries=0).echo(node)
+        source = dcmread(DICOM / "dx_image.dcm", stop_before_pixels=True)
+        orthanc.upload(DICOM / "dx_image.dcm")
+        pacs = DimseNode(orthanc.aet, "127.0.0.1", orthanc.dicom_port, tls=True,
+                         tls_ca=str(pki.ca), tls_cert=str(pki.client_cert),
+                         tls_key=str(pki.client_key))
+        moved = DimseClient("SQUIDSCU", timeout=10).move(pacs, "SQUIDTEST",
+                                                          str(source.StudyInstanceUID))
+        assert (moved.completed, moved.failed) == (1, 0)
+        assert _wait(lambda: len(orthanc.find_instances(Modality="SR")) == 1, 90), log.read_text()
+        (row,) = read_rows(store / "results.csv")
+        assert row["sop_instance_uid"] == source.SOPInstanceUID and row["status"] == "scored"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(60)
+    assert code == 0 and "Traceback" not in log.read_text()
+
+
+def test_squid_node_tls_options_say_what_is_missing(tiny_model, tmp_path, pki):
+    for extra, message in ((["--send-to-tls"], "--send-to-tls needs --send-to"),
+                           (["--tls-ca", str(pki.ca)], "--tls-ca alone does nothing"),
+                           (["--tls-cert", str(pki.client_cert)], "give both or neither"),
+                           (["--tls-cert", str(tmp_path / "none.pem"), "--tls-key",
+                             str(pki.client_key)], "TLS certificate file not found")):
+        done = subprocess.run([sys.executable, "-m", "squid_core", "node", "--ae-title", "T",
+                               "--port", "0", "--store", str(tmp_path / "s"), "--model",
+                               str(tiny_model), "--allow-any-ae", *extra],
+                              capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

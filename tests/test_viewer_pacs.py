@@ -218,3 +218,32 @@ def test_a_node_that_never_answers_times_out_in_the_pane(qtbot, tmp_path, data_d
         assert pane.search_button.isEnabled()
     finally:
         silent.close()
+
+
+def test_a_node_set_to_c_get_is_retrieved_without_our_storage_scp(qtbot, tmp_path, orthanc,
+                                                                   data_dir):
+    """The per-node choice "Retrieve by C-GET" is kept in settings and honoured: the
+    study comes back on our own association. Orthanc knows our AE title (SQUIDSCU) at a
+    port where nothing listens, so a C-MOVE could not have delivered it."""
+    orthanc.upload(DICOM / "dx_image.dcm")
+    source = dcmread(DICOM / "dx_image.dcm", stop_before_pixels=True)
+    window = make_window(qtbot, tmp_path)
+    pane = _pane_for(qtbot, window, orthanc, f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}")
+    pane.ae_edit.setText("SQUIDSCU")
+    assert pane.retrieve_box.isEnabled() and pane.retrieve_box.currentData() == "move"
+    qtbot.keyClick(pane.retrieve_box, Qt.Key.Key_Down)  # the user picks C-GET
+    assert window.settings.pacs_nodes[0]["retrieve"] == "get"
+    assert pane.current_node().retrieve == "get"
+
+    with qtbot.waitSignal(pane.searched, timeout=20000):
+        qtbot.mouseClick(pane.search_button, LEFT)
+    with qtbot.waitSignal(pane.retrieved, timeout=30000) as got:
+        qtbot.mouseClick(pane.retrieve_button, LEFT)
+    (path,) = got.args[0]
+    assert Path(path).name == f"{source.SOPInstanceUID}.dcm"
+    assert not pane.receiver.running
+
+    # A DICOMweb node has no such choice.
+    pane.node_edit.setText(orthanc.dicomweb_url)
+    qtbot.mouseClick(pane.add_button, LEFT)
+    assert not pane.retrieve_box.isEnabled()

@@ -3,7 +3,16 @@
 Nodes come from the command line (``AET@HOST:PORT``, a URL) or from a JSON file::
 
     {"nodes": [{"name": "pacs", "ae_title": "PACS", "host": "10.0.0.5", "port": 104},
+               {"name": "secure", "ae_title": "PACS2", "host": "pacs2.example",
+                "port": 2762, "tls": true, "tls_ca": "/etc/squid/hospital-ca.pem",
+                "tls_cert": "/etc/squid/squid.pem", "tls_key": "/etc/squid/squid.key",
+                "retrieve": "get"},
                {"name": "web", "url": "https://pacs.example/dicom-web"}]}
+
+A DIMSE node may use DICOM TLS (``tls``; ``tls_ca``: the CA certificate(s) that signed
+its certificate; ``tls_cert``/``tls_key``: ours, when it wants one) and says how a study
+is retrieved from it: ``retrieve`` ``"move"`` (C-MOVE to our Storage SCP, which the node
+must know) or ``"get"`` (C-GET on the same association; the node needs to know nothing).
 """
 
 from __future__ import annotations
@@ -12,6 +21,11 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from squid_core.net.tls import TlsFiles
+
+#: How a study is retrieved from a DIMSE node.
+RETRIEVE_METHODS = ("move", "get")
 
 #: An AE title: 1-16 characters of the default character repertoire, no backslash.
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")
@@ -28,17 +42,36 @@ def check_ae_title(title: str) -> str:
 
 @dataclass(frozen=True)
 class DimseNode:
-    """A DIMSE peer."""
+    """A DIMSE peer; see the module docstring for ``tls*`` and ``retrieve``."""
 
     ae_title: str
     host: str
     port: int
     name: str = ""
+    tls: bool = False
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    retrieve: str = "move"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ae_title", check_ae_title(self.ae_title))
         if not 0 < int(self.port) < 65536:
             raise ValueError(f"not a valid port: {self.port}")
+        if self.retrieve not in RETRIEVE_METHODS:
+            raise ValueError(f"retrieve must be one of {', '.join(RETRIEVE_METHODS)}, "
+                             f"not {self.retrieve!r}")
+        if self.tls:
+            self.tls_files()  # checks the combination now; the files are read on use
+        elif self.tls_cert or self.tls_key or self.tls_ca:
+            raise ValueError("TLS certificates are given but tls is off: set tls to true")
+
+    def tls_files(self) -> TlsFiles:
+        """The node's TLS files (ValueError when ``tls`` lacks its CA certificate)."""
+        if not self.tls_ca:
+            raise ValueError("tls needs tls_ca: the CA certificate that signed the node's "
+                             "certificate (a PEM file)")
+        return TlsFiles(self.tls_ca, self.tls_cert, self.tls_key)
 
     def __str__(self) -> str:
         return f"{self.ae_title}@{self.host}:{self.port}"
@@ -83,8 +116,15 @@ def parse_nodes(doc: dict, source: str = "nodes") -> dict[str, DimseNode | Dicom
             if "url" in entry:
                 nodes[name] = DicomWebNode(str(entry["url"]), name)
             else:
+                tls = entry.get("tls", False)
+                if not isinstance(tls, bool):
+                    raise ValueError(f"tls must be true or false, not {tls!r}")
                 nodes[name] = DimseNode(entry["ae_title"], str(entry["host"]),
-                                        int(entry["port"]), name)
+                                        int(entry["port"]), name, tls,
+                                        str(entry.get("tls_ca") or ""),
+                                        str(entry.get("tls_cert") or ""),
+                                        str(entry.get("tls_key") or ""),
+                                        str(entry.get("retrieve") or "move"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: node {name!r}: {exc}") from None
     return nodes
@@ -94,4 +134,12 @@ def node_entry(node: DimseNode | DicomWebNode) -> dict:
     """``node`` as an entry of a ``{"nodes": [...]}`` document (the inverse of parse_nodes)."""
     if isinstance(node, DicomWebNode):
         return {"name": node.name, "url": node.url}
-    return {"name": node.name, "ae_title": node.ae_title, "host": node.host, "port": node.port}
+    entry: dict = {"name": node.name, "ae_title": node.ae_title, "host": node.host,
+                   "port": node.port}
+    if node.tls:
+        entry.update(tls=True, tls_ca=node.tls_ca)
+        if node.tls_cert:
+            entry.update(tls_cert=node.tls_cert, tls_key=node.tls_key)
+    if node.retrieve != "move":
+        entry["retrieve"] = node.retrieve
+    return entry

@@ -2,9 +2,11 @@
 
 What the viewer's PACS pane does, without Qt: a :class:`StudyQuery` (patient name or
 ID, a date range, a modality) becomes C-FIND matching keys or QIDO-RS filters; the
-answers become :class:`StudyMatch` rows; a study is retrieved by C-MOVE to our own
-Storage SCP (started for the duration of the move unless one already listens) or by
-WADO-RS, into an :class:`InstanceStore`; results are sent by C-STORE or STOW-RS.
+answers become :class:`StudyMatch` rows; a study is retrieved into an
+:class:`InstanceStore` as the node says (``retrieve``): by C-MOVE to our own Storage SCP
+(started for the duration of the move unless one already listens), by C-GET on the
+query's own association (the node needs no route back to us), or by WADO-RS; results
+are sent by C-STORE or STOW-RS.
 Every failure is a :class:`NetworkError` with a sentence for the user.
 """
 
@@ -144,14 +146,23 @@ class RemoteArchive:
                     for d in self._dimse().find_studies(self.node, **keys)]
         return [StudyMatch.from_json(d) for d in self._web().search_studies(**keys)]
 
-    def retrieve(self, study_uid: str, store: InstanceStore) -> list[Path]:
-        """The study's instances filed in ``store`` (C-MOVE to our SCP, or WADO-RS)."""
+    def retrieve(self, study_uid: str, store: InstanceStore,
+                 cancel: threading.Event | None = None) -> list[Path]:
+        """The study's instances filed in ``store`` (C-MOVE to our SCP, C-GET, or WADO-RS,
+        as the node says); ``cancel`` stops a C-GET after the instance in transit."""
         if isinstance(self.node, DicomWebNode):
             files, refused = self._web().retrieve_study(study_uid, store)
             if not files and refused:
                 raise NetworkError(f"every instance from {self.node} was refused: "
                                    f"{next(iter(refused.values()))}")
             return files
+        if self.node.retrieve == "get":
+            report = self._dimse().get(self.node, study_uid, store, cancel=cancel)
+            if report.failed and not report.files:
+                raise NetworkError(f"{self.node} could not send any instance of the study by "
+                                   f"C-GET ({report.failed} failed; they may be of a kind "
+                                   "we do not accept)")
+            return report.files
         received: list[Path] = []
         lock = threading.Lock()
 

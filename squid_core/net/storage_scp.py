@@ -24,6 +24,7 @@ from pynetdicom.sop_class import Verification
 
 from squid_core.net.instance_store import InstanceStore, RefusedInstance, check_uid
 from squid_core.net.nodes import check_ae_title
+from squid_core.net.tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ class StorageSCP:
     """A C-ECHO / C-STORE SCP on ``host:port`` filing into ``store``.
 
     ``allowed_aets``: the calling AE titles accepted; None accepts any (say so explicitly).
+    ``tls``: listen with DICOM TLS (its certificate and key; with its CA, callers must
+    present a certificate signed by that CA); a caller that fails the handshake is
+    dropped before any association.
     ``on_received(ReceivedInstance)`` is called (in the association's thread) after each
     instance is on disk, before the success status is returned to the sender.
     """
@@ -59,7 +63,8 @@ class StorageSCP:
     def __init__(self, ae_title: str, port: int, store: InstanceStore,
                  on_received: Callable[[ReceivedInstance], None] | None = None, *,
                  allowed_aets: Sequence[str] | None, host: str = "0.0.0.0",
-                 timeout: float = 60.0, max_associations: int = 10) -> None:
+                 timeout: float = 60.0, max_associations: int = 10,
+                 tls: TlsFiles | None = None) -> None:
         self.ae_title = check_ae_title(ae_title)
         self.port = int(port)
         self.host = host
@@ -76,6 +81,9 @@ class StorageSCP:
         self.ae.require_calling_aet = list(self.allowed or [])
         self.ae.acse_timeout = self.ae.dimse_timeout = self.ae.network_timeout = timeout
         self.ae.maximum_associations = int(max_associations)
+        # A handshake is made in the accepting thread: bounded, so a silent caller holds
+        # up the others for at most 10 s.
+        self.ssl_context = None if tls is None else tls.server_context(min(timeout, 10.0))
         self._server = None
 
     def start(self) -> None:
@@ -86,7 +94,8 @@ class StorageSCP:
                     (evt.EVT_ABORTED, self._on_aborted)]
         try:
             self._server = self.ae.start_server((self.host, self.port), block=False,
-                                                evt_handlers=handlers)
+                                                evt_handlers=handlers,
+                                                ssl_context=self.ssl_context)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on port {self.port}: "
                           f"{exc.strerror or exc}") from None
@@ -98,45 +107,63 @@ class StorageSCP:
             self._server.shutdown()
             self._server = None
 
-    @staticmethod
-    def _peer(event: evt.Event) -> str:
-        req = event.assoc.requestor
-        return f"{req.ae_title} at {req.address}"
-
     def _on_rejected(self, event: evt.Event) -> None:
         log.warning("association from %s refused: not an allowed AE title, or not addressed "
-                    "to %s", self._peer(event), self.ae_title)
+                    "to %s", _peer(event)[1], self.ae_title)
 
     def _on_aborted(self, event: evt.Event) -> None:
         log.warning("association from %s aborted: anything incomplete was discarded",
-                    self._peer(event))
+                    _peer(event)[1])
 
     def _on_store(self, event: evt.Event) -> int | Dataset:
-        req = event.request
-        try:
-            uid = check_uid(req.AffectedSOPInstanceUID)
-        except RefusedInstance as exc:
-            return self._refuse(event, "?", STATUS_CANNOT_UNDERSTAND, str(exc))
-        try:
-            encoded = event.encoded_dataset()
-            path, new = self.store.put(uid, encoded, event.dataset)
-        except RefusedInstance as exc:
-            return self._refuse(event, uid, STATUS_CANNOT_UNDERSTAND, str(exc))
-        except OSError as exc:
-            return self._refuse(event, uid, STATUS_OUT_OF_RESOURCES,
-                                f"cannot file it: {exc.strerror or exc}")
-        except Exception as exc:  # a data set pydicom cannot parse
-            return self._refuse(event, uid, STATUS_CANNOT_UNDERSTAND,
-                                f"cannot parse it ({type(exc).__name__})")
-        log.info("received instance %s from %s%s", uid_ref(uid), event.assoc.requestor.ae_title,
-                 "" if new else " (already stored)")
-        if self.on_received is not None:
-            self.on_received(ReceivedInstance(uid, path, event.assoc.requestor.ae_title, new))
-        return STATUS_SUCCESS
+        status, received = file_c_store(event, self.store)
+        if received is not None and self.on_received is not None:
+            self.on_received(received)
+        return status
 
-    def _refuse(self, event: evt.Event, uid: str, status: int, reason: str) -> Dataset:
-        log.warning("instance %s from %s refused: %s", uid_ref(uid), self._peer(event), reason)
-        ds = Dataset()
-        ds.Status = status
-        ds.ErrorComment = reason[:64]
-        return ds
+
+def _peer(event: evt.Event) -> tuple[str, str]:
+    """(AE title, "AET at address") of the other end of ``event``'s association."""
+    assoc = event.assoc
+    other = assoc.acceptor if assoc.is_requestor else assoc.requestor
+    return other.ae_title, f"{other.ae_title} at {other.address}"
+
+
+def file_c_store(event: evt.Event, store: InstanceStore) -> tuple[int | Dataset,
+                                                                  ReceivedInstance | None]:
+    """File the instance of a C-STORE request (``evt.EVT_C_STORE``) in ``store``.
+
+    The one path for everything received by C-STORE, whether our Storage SCP was
+    called or a C-GET of ours is answered on its own association: the UID and size
+    checks and the atomic write of :class:`InstanceStore`. Returns the status for the
+    sender and the instance filed (None when refused; the log says why without patient
+    data).
+    """
+    aet, peer = _peer(event)
+    req = event.request
+    try:
+        uid = check_uid(req.AffectedSOPInstanceUID)
+    except RefusedInstance as exc:
+        return _refuse(peer, "?", STATUS_CANNOT_UNDERSTAND, str(exc)), None
+    try:
+        encoded = event.encoded_dataset()
+        path, new = store.put(uid, encoded, event.dataset)
+    except RefusedInstance as exc:
+        return _refuse(peer, uid, STATUS_CANNOT_UNDERSTAND, str(exc)), None
+    except OSError as exc:
+        return _refuse(peer, uid, STATUS_OUT_OF_RESOURCES,
+                       f"cannot file it: {exc.strerror or exc}"), None
+    except Exception as exc:  # a data set pydicom cannot parse
+        return _refuse(peer, uid, STATUS_CANNOT_UNDERSTAND,
+                       f"cannot parse it ({type(exc).__name__})"), None
+    log.info("received instance %s from %s%s", uid_ref(uid), aet,
+             "" if new else " (already stored)")
+    return STATUS_SUCCESS, ReceivedInstance(uid, path, aet, new)
+
+
+def _refuse(peer: str, uid: str, status: int, reason: str) -> Dataset:
+    log.warning("instance %s from %s refused: %s", uid_ref(uid), peer, reason)
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = reason[:64]
+    return ds

@@ -27,6 +27,7 @@ from squid_core.net.dimse_client import DimseClient
 from squid_core.net.instance_store import InstanceStore
 from squid_core.net.nodes import DicomWebNode, DimseNode
 from squid_core.net.storage_scp import ReceivedInstance, StorageSCP, uid_ref
+from squid_core.net.tls import TlsFiles
 from squid_core.node.outbox import Outbox, ResultSender, dicomweb_sender, dimse_sender
 from squid_core.node.results_csv import ResultRow, ResultsCsv
 from squid_core.service import AnalysisService, Job, JobOutcome, ModelSpec
@@ -45,6 +46,7 @@ class NodeConfig:
     allowed_aets: list[str] | None = field(default_factory=list)  # None: any AE title
     send_to: DimseNode | None = None
     send_to_dicomweb: DicomWebNode | None = None
+    tls: TlsFiles | None = None  # listen with DICOM TLS (see StorageSCP)
     host: str = "0.0.0.0"
     device: str = "cpu"
     threads: int = 1
@@ -84,7 +86,7 @@ class ReadingRoomNode:
                                        retry_delay=config.retry_delay)
         self.scp = StorageSCP(config.ae_title, config.port, self.instances, self._on_received,
                               allowed_aets=config.allowed_aets, host=config.host,
-                              timeout=config.timeout)
+                              timeout=config.timeout, tls=config.tls)
         self.received = 0
         self.analysed = 0
         self._idle = threading.Condition()

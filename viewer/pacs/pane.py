@@ -13,6 +13,7 @@ and sends them by C-STORE or STOW-RS.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -137,6 +138,15 @@ class PacsPane(QWidget):
         nodes.addWidget(self.remove_button, 0, 3)
         nodes.addWidget(self.node_edit, 1, 1)
         nodes.addWidget(self.add_button, 1, 2)
+        self.retrieve_box = QComboBox()
+        self.retrieve_box.addItem("C-MOVE", "move")
+        self.retrieve_box.addItem("C-GET", "get")
+        self.retrieve_box.setToolTip(
+            "How studies come from this node: C-MOVE (the node sends them to our AE title "
+            "and port, which it must know) or C-GET (on our own connection; the node needs "
+            "no route back to us)")
+        nodes.addWidget(QLabel("Retrieve by"), 2, 0)
+        nodes.addWidget(self.retrieve_box, 2, 1)
         layout.addLayout(nodes)
 
         own = QHBoxLayout()
@@ -214,6 +224,9 @@ class PacsPane(QWidget):
         self.add_button.clicked.connect(self.add_node)
         self.node_edit.returnPressed.connect(self.add_node)
         self.remove_button.clicked.connect(self.remove_node)
+        self.node_box.currentIndexChanged.connect(self._show_retrieve_method)
+        self.retrieve_box.activated.connect(
+            lambda i: self.set_retrieve_method(self.retrieve_box.itemData(i)))
         self.search_button.clicked.connect(self.search)
         for edit in (self.name_edit, self.id_edit, self.from_edit, self.to_edit):
             edit.returnPressed.connect(self.search)
@@ -269,6 +282,24 @@ class PacsPane(QWidget):
             return
         self.settings.pacs_nodes = [node_entry(n) for n in self.nodes() if n.name != node.name]
         self._load_nodes()
+
+    def set_retrieve_method(self, method: str) -> None:
+        """Retrieve from the chosen DIMSE node by ``"move"`` or ``"get"`` (in settings)."""
+        node = self.current_node()
+        if not isinstance(node, DimseNode) or node.retrieve == method:
+            return
+        changed = dataclasses.replace(node, retrieve=method)
+        self.settings.pacs_nodes = [node_entry(changed if n.name == node.name else n)
+                                    for n in self.nodes()]
+        self._load_nodes()
+        self.node_box.setCurrentIndex(self.node_box.findText(node.name))
+
+    def _show_retrieve_method(self) -> None:
+        node = self.current_node()
+        dimse = isinstance(node, DimseNode)
+        self.retrieve_box.setEnabled(dimse)
+        self.retrieve_box.setCurrentIndex(
+            self.retrieve_box.findData(node.retrieve if dimse else "move"))
 
     def current_node(self) -> DimseNode | DicomWebNode | None:
         """The node chosen in the list (None when there is none)."""
