@@ -16,7 +16,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from squid_core.cli import main
-from squid_core.library.safetensors_header import read_squid_metadata
+from squid_core.safetensors_header import read_squid_metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "resources" / "models" / "default.safetensors"
