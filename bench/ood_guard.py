@@ -109,8 +109,8 @@ def main() -> int:
         return 2
     torch.set_num_threads(args.threads)
     import squid_core
+    from squid_core.io import find_image_files
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
     from squid_core.training.digit_anatomy import DigitSource, generate_test_set, load_mnist
 
     model = squid_core.load_model(args.model)
@@ -142,11 +142,11 @@ def main() -> int:
     row("ZhangLab pneumonia, 500 unseen", results_for(scorer, read_items(pneumonia[:500])[0]))
     nih = SHARED / "nih_adult_64/train"
     row("NIH adults (nih_adult_64), all", results_for(
-        scorer, read_items(list_image_files([nih]))[0]), "also looked at when choosing")
+        scorer, read_items(find_image_files([nih]))[0]), "also looked at when choosing")
     for part in ("0_normal", "1_abnormal"):
-        row(f"NIH adults, {part}", results_for(scorer, read_items(list_image_files([nih / part]))[0]))
+        row(f"NIH adults, {part}", results_for(scorer, read_items(find_image_files([nih / part]))[0]))
     row("cxr_samples (adult, odd formats)",
-        results_for(scorer, read_items(list_image_files([SHARED / "cxr_samples"]))[0]))
+        results_for(scorer, read_items(find_image_files([SHARED / "cxr_samples"]))[0]))
     digits, _ = load_mnist(SHARED / "mnist")
     row("MNIST digits (t10k, first 1000)", results_for(
         scorer, [(d.astype(np.float32) / 255.0, None) for d in digits[:1000]]))
@@ -155,7 +155,7 @@ def main() -> int:
     row("DigitAnatomy grids (250 + 250, seed 0)", results_for(scorer, grids))
     print("\n| ../shared/data/dicom object | modality | status | score | reason |")
     print("|---|---|---|---|---|")
-    for f in list_image_files([SHARED / "dicom"]):
+    for f in find_image_files([SHARED / "dicom"]):
         try:
             image = read_image(f)
         except ImageReadError as exc:

@@ -44,14 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import squid_core
-    from squid_core.io import ImageReadError, read_image
+    from squid_core.io import ImageReadError, find_image_files, read_image
     from squid_core.model_file import ModelFileError
     from squid_core.scoring.calibration import scores_from_logits
     from squid_core.scoring.nuisance import parse_nuisance
     from squid_core.scoring.operating_point import MARGINS
     from squid_core.scoring.recalibration import recalibration_draws
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     torch.set_num_threads(args.threads)
     try:
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     scorer = Scorer(model, device="cpu")
-    files = list_image_files(args.normal)
+    files = find_image_files(args.normal)
     t0 = time.perf_counter()
     logits: list[float] = []
     for i in range(0, len(files), args.batch_size):

@@ -159,10 +159,11 @@ def test_calibrate_recomputes_calibration_and_operating_points(trained, tmp_path
     for k, v in legacy.generator.state_dict().items():  # weights unchanged
         assert torch.equal(v, model.generator.state_dict()[k]), k
     # The stored calibration is what scoring uses: normals average about mu.
+    from squid_core.io import find_image_files
     from squid_core.scoring.calibration import run_model
-    from squid_core.training.datasets import list_image_files, load_image_set
+    from squid_core.training.datasets import load_image_set
 
-    images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
+    images = load_image_set(find_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
     logits = run_model(model, [images.batch(list(range(len(images))))]).logits
     assert abs(float(logits.mean()) - cal["mu"]) < 1e-3
 
@@ -296,10 +297,11 @@ def test_calibrate_with_normals_only_sets_a_specificity_point(trained, tmp_path)
     assert meta["default_operating_point"] == "balanced" and meta["metrics"] is None
     assert "training normals (no validation split)" in meta["operating_points"][0]["rule"]
     # The point keeps at least 90 % of the calibration normals below the threshold.
+    from squid_core.io import find_image_files
     from squid_core.scoring.calibration import run_model, scores_from_logits
-    from squid_core.training.datasets import list_image_files, load_image_set
+    from squid_core.training.datasets import load_image_set
 
-    images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
+    images = load_image_set(find_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
     logits = run_model(model, [images.batch(list(range(len(images))))]).logits
     cal = meta["calibration"]
     scores = scores_from_logits(logits, cal["mu"], cal["sigma"])

@@ -6,17 +6,18 @@ import numpy as np
 import torch
 from test_training_helpers import write_pngs
 
+from squid_core.io import find_image_files
 from squid_core.training.augment import random_affine
 from squid_core.training.data_setup import folder_training_data
-from squid_core.training.datasets import list_image_files, load_image_set, to_model_input
+from squid_core.training.datasets import load_image_set, to_model_input
 
 
 def test_unreadable_files_are_skipped_and_listed(tmp_path):
     folder = write_pngs(tmp_path / "n", 3, seed=0)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    (folder / "notes.txt").write_text("not an image")  # not an image suffix: not listed
+    (folder / "notes.txt").write_text("not an image")  # not an image by name or content: not listed
     (folder / ".hidden.png").write_bytes(b"x")
-    files = list_image_files([folder])
+    files = find_image_files([folder])
     assert [f.name for f in files] == ["broken.png", "n000.png", "n001.png", "n002.png"]
     s = load_image_set(files, (32, 32))
     assert len(s) == 3 and s.images.dtype == torch.float16 and s.images.shape == (3, 1, 32, 32)

@@ -121,13 +121,13 @@ def _interval(ci: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from squid_core.cli.score import chosen_model, score_files
+    from squid_core.io import find_image_files
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     model, _ = chosen_model(args.model)
     if model is None:
         return 2
-    normal_files, abnormal_files = list_image_files(args.normal), list_image_files(args.abnormal)
+    normal_files, abnormal_files = find_image_files(args.normal), find_image_files(args.abnormal)
     if not normal_files or not abnormal_files:
         print("error: need at least one normal and one abnormal image", file=sys.stderr)
         return 2

@@ -171,15 +171,15 @@ def chosen_model(explicit: Path | None) -> tuple[Any, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from squid_core.io import find_image_files
     from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     model, model_file = chosen_model(args.model)
     if model is None:
         return 2
     missing = [p for p in args.paths if not p.exists()]
-    files = list_image_files([p for p in args.paths if p.exists()])
+    files = find_image_files([p for p in args.paths if p.exists()])
     scorer = Scorer(model, device=args.device)
     records = [ScoreRecord(str(p), error="no such file or folder") for p in missing]
     records += list(score_files(scorer, files, args.batch_size, progress=not args.quiet,

@@ -21,41 +21,12 @@ import numpy as np
 import torch
 
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "list_image_files",
     "to_model_input",
     "RejectedImage",
     "ImageSet",
     "load_image_set",
     "labelled_set",
 ]
-
-#: Suffixes scanned in folders; files without a suffix are tried too (DICOM often has none).
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".dic"}
-)
-
-
-def list_image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files under the given files/folders (recursive), sorted, hidden files skipped.
-
-    A folder contributes files with an image suffix or none; a file named explicitly
-    is always included (the reader decides whether it is an image).
-    """
-    out: set[Path] = set()
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in p.rglob("*"):
-                if (
-                    f.is_file()
-                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                    and (f.suffix.lower() in IMAGE_SUFFIXES or f.suffix == "")
-                ):
-                    out.add(f)
-        else:
-            out.add(p)
-    return sorted(out)
-
 
 def to_model_input(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Display pixels (H, W) or (F, H, W) in [0, 1] -> (h, w) float32 at the model size.
