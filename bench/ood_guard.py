@@ -36,7 +36,7 @@ SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 from squid_core.io import ImageReadError, read_image  # noqa: E402
-from squid_core.scoring.analysis import analyse_batch  # noqa: E402
+from squid_core.scoring.analysis import analyse_batch, analyse_image, scoring_frame  # noqa: E402
 from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def read_items(files):
         except ImageReadError:
             failed += 1
             continue
-        items.append((image.frame(0), image.meta))
+        items.append((scoring_frame(image)[0], image.meta))
     return items, failed
 
 
@@ -88,7 +88,7 @@ def nested_heldout(model, files, folds: int = 10) -> tuple[int, int]:
     from squid_core.scoring.scorer import resize_for_model
 
     size = model.config.image_size
-    imgs = [resize_for_model(read_image(f).frame(0), size) for f in files]
+    imgs = [resize_for_model(scoring_frame(read_image(f))[0], size) for f in files]
     batches = (torch.from_numpy(np.stack(imgs[i:i + 64]))[:, None]
                for i in range(0, len(imgs), 64))
     feats = run_model(model, batches, keep_features=True).features
@@ -161,7 +161,7 @@ def main() -> int:
         except ImageReadError as exc:
             print(f"| {f.relative_to(SHARED / 'dicom')} | | unreadable | | {exc.reason} |")
             continue
-        r = analyse_batch(scorer, [(image.frame(0), image.meta)])[0]
+        r = analyse_image(scorer, image)
         score = "" if r.score is None else f"{r.score:.1f}"
         print(f"| {f.relative_to(SHARED / 'dicom')} | {image.meta.modality} | {r.status} | "
               f"{score} | {r.status_reason} |", flush=True)

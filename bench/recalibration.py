@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     import squid_core
     from squid_core.io import ImageReadError, find_image_files, read_image
     from squid_core.model_file import ModelFileError
+    from squid_core.scoring.analysis import scoring_frame
     from squid_core.scoring.calibration import scores_from_logits
     from squid_core.scoring.nuisance import parse_nuisance
     from squid_core.scoring.operating_point import MARGINS
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         images = []
         for j, f in enumerate(files[i:i + args.batch_size]):
             try:
-                px = read_image(f).frame(0)
+                px, _ = scoring_frame(read_image(f))
             except ImageReadError:
                 continue
             images.append(site.apply(px, args.seed + i + j) if site else px)

@@ -53,11 +53,12 @@ def _extra_abnormal(split_csv: Path, data: Path, n: int, seed: int) -> list[Path
 
 def _read(files: list[Path]) -> list[np.ndarray]:
     from squid_core.io import ImageReadError, read_image
+    from squid_core.scoring.analysis import scoring_frame
 
     out = []
     for f in files:
         try:
-            px = read_image(f).frame(0)
+            px, _ = scoring_frame(read_image(f))
         except ImageReadError as e:
             print(f"skipped {f.name}: {e.reason}", file=sys.stderr)
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from test_training_helpers import write_pngs
 
@@ -41,9 +42,11 @@ def test_folder_data_split_and_labels(tmp_path):
     assert [p.name for p in third.train.paths] == [p.name for p in data.train.paths]
 
 
-def test_to_model_input_handles_frames_and_colour():
-    assert to_model_input(np.ones((2, 50, 60)), (32, 32)).shape == (32, 32)
+def test_to_model_input_handles_colour_and_refuses_frames():
+    """The frame is chosen before (scoring_frame), never here."""
     assert to_model_input(np.ones((50, 60, 3)), (32, 32)).shape == (32, 32)
+    with pytest.raises(ValueError, match="2-D"):
+        to_model_input(np.ones((2, 50, 60)), (32, 32))
 
 
 def test_random_affine_is_small_and_seeded():
