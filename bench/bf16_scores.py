@@ -19,18 +19,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import squid_core  # noqa: E402
-from squid_core.io import read_image  # noqa: E402
+from squid_core.io import find_image_files, read_image  # noqa: E402
 from squid_core.scoring import Scorer  # noqa: E402
+from squid_core.scoring.analysis import scoring_frame  # noqa: E402
 
 
 def main(model_path: str, folders: list[str], precision: str) -> None:
     model = squid_core.load_model(model_path)
     fp32 = Scorer(model, device="cpu", precision="fp32")
     reduced = Scorer(model, device="cpu", precision=precision)
-    paths = sorted(p for folder in folders for p in Path(folder).iterdir() if p.is_file())
+    paths = find_image_files(folders)
     diffs, times = [], {"fp32": 0.0, precision: 0.0}
     for path in paths:
-        pixels = read_image(path).pixels
+        pixels, _ = scoring_frame(read_image(path))
         t0 = time.perf_counter()
         a = fp32.score(pixels).score
         t1 = time.perf_counter()

@@ -36,7 +36,7 @@ SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 from squid_core.io import ImageReadError, read_image  # noqa: E402
-from squid_core.scoring.analysis import analyse_batch  # noqa: E402
+from squid_core.scoring.analysis import analyse_batch, analyse_image, scoring_frame  # noqa: E402
 from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def read_items(files):
         except ImageReadError:
             failed += 1
             continue
-        items.append((image.frame(0), image.meta))
+        items.append((scoring_frame(image)[0], image.meta))
     return items, failed
 
 
@@ -88,7 +88,7 @@ def nested_heldout(model, files, folds: int = 10) -> tuple[int, int]:
     from squid_core.scoring.scorer import resize_for_model
 
     size = model.config.image_size
-    imgs = [resize_for_model(read_image(f).frame(0), size) for f in files]
+    imgs = [resize_for_model(scoring_frame(read_image(f))[0], size) for f in files]
     batches = (torch.from_numpy(np.stack(imgs[i:i + 64]))[:, None]
                for i in range(0, len(imgs), 64))
     feats = run_model(model, batches, keep_features=True).features
@@ -109,8 +109,8 @@ def main() -> int:
         return 2
     torch.set_num_threads(args.threads)
     import squid_core
+    from squid_core.io import find_image_files
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
     from squid_core.training.digit_anatomy import DigitSource, generate_test_set, load_mnist
 
     model = squid_core.load_model(args.model)
@@ -142,11 +142,11 @@ def main() -> int:
     row("ZhangLab pneumonia, 500 unseen", results_for(scorer, read_items(pneumonia[:500])[0]))
     nih = SHARED / "nih_adult_64/train"
     row("NIH adults (nih_adult_64), all", results_for(
-        scorer, read_items(list_image_files([nih]))[0]), "also looked at when choosing")
+        scorer, read_items(find_image_files([nih]))[0]), "also looked at when choosing")
     for part in ("0_normal", "1_abnormal"):
-        row(f"NIH adults, {part}", results_for(scorer, read_items(list_image_files([nih / part]))[0]))
+        row(f"NIH adults, {part}", results_for(scorer, read_items(find_image_files([nih / part]))[0]))
     row("cxr_samples (adult, odd formats)",
-        results_for(scorer, read_items(list_image_files([SHARED / "cxr_samples"]))[0]))
+        results_for(scorer, read_items(find_image_files([SHARED / "cxr_samples"]))[0]))
     digits, _ = load_mnist(SHARED / "mnist")
     row("MNIST digits (t10k, first 1000)", results_for(
         scorer, [(d.astype(np.float32) / 255.0, None) for d in digits[:1000]]))
@@ -155,13 +155,13 @@ def main() -> int:
     row("DigitAnatomy grids (250 + 250, seed 0)", results_for(scorer, grids))
     print("\n| ../shared/data/dicom object | modality | status | score | reason |")
     print("|---|---|---|---|---|")
-    for f in list_image_files([SHARED / "dicom"]):
+    for f in find_image_files([SHARED / "dicom"]):
         try:
             image = read_image(f)
         except ImageReadError as exc:
             print(f"| {f.relative_to(SHARED / 'dicom')} | | unreadable | | {exc.reason} |")
             continue
-        r = analyse_batch(scorer, [(image.frame(0), image.meta)])[0]
+        r = analyse_image(scorer, image)
         score = "" if r.score is None else f"{r.score:.1f}"
         print(f"| {f.relative_to(SHARED / 'dicom')} | {image.meta.modality} | {r.status} | "
               f"{score} | {r.status_reason} |", flush=True)

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from squid_core.io import read_image  # noqa: E402
 from squid_core.model_file import load_model  # noqa: E402
-from squid_core.scoring.analysis import analyse_batch  # noqa: E402
+from squid_core.scoring.analysis import analyse_batch, scoring_frame  # noqa: E402
 from squid_core.scoring.nuisance import nuisance_family  # noqa: E402
 from squid_core.scoring.result import OUTSIDE  # noqa: E402
 from squid_core.scoring.scorer import Scorer  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> int:
     items = []
     for f in files:
         image = read_image(f)
-        items.append((image.frame(0), image.meta))
+        items.append((scoring_frame(image)[0], image.meta))
     print(f"{len(items)} validation normals, model {scorer.model.name} {scorer.model.version}")
     print("| transform of the normals | outside the guard | flagged at the default point |")
     print("|---|---|---|")

@@ -44,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import squid_core
-    from squid_core.io import ImageReadError, read_image
+    from squid_core.io import ImageReadError, find_image_files, read_image
     from squid_core.model_file import ModelFileError
+    from squid_core.scoring.analysis import scoring_frame
     from squid_core.scoring.calibration import scores_from_logits
     from squid_core.scoring.nuisance import parse_nuisance
     from squid_core.scoring.operating_point import MARGINS
     from squid_core.scoring.recalibration import recalibration_draws
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     torch.set_num_threads(args.threads)
     try:
@@ -64,14 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     scorer = Scorer(model, device="cpu")
-    files = list_image_files(args.normal)
+    files = find_image_files(args.normal)
     t0 = time.perf_counter()
     logits: list[float] = []
     for i in range(0, len(files), args.batch_size):
         images = []
         for j, f in enumerate(files[i:i + args.batch_size]):
             try:
-                px = read_image(f).frame(0)
+                px, _ = scoring_frame(read_image(f))
             except ImageReadError:
                 continue
             images.append(site.apply(px, args.seed + i + j) if site else px)

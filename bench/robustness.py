@@ -53,11 +53,12 @@ def _extra_abnormal(split_csv: Path, data: Path, n: int, seed: int) -> list[Path
 
 def _read(files: list[Path]) -> list[np.ndarray]:
     from squid_core.io import ImageReadError, read_image
+    from squid_core.scoring.analysis import scoring_frame
 
     out = []
     for f in files:
         try:
-            px = read_image(f).frame(0)
+            px, _ = scoring_frame(read_image(f))
         except ImageReadError as e:
             print(f"skipped {f.name}: {e.reason}", file=sys.stderr)
             continue
@@ -125,11 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import squid_core
+    from squid_core.io import find_image_files
     from squid_core.model_file import ModelFileError
     from squid_core.scoring.nuisance import nuisance_family, parse_nuisance
     from squid_core.scoring.robustness import flagging_logit, format_table, robustness_table
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     torch.set_num_threads(args.threads)
     try:
@@ -140,9 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.split.is_file() or not args.data.is_dir():
             ap.error(f"give --normal and --abnormal, or a split file ({args.split}) and its "
                      f"data folder ({args.data})")
-    normal_files = (list_image_files(args.normal) if args.normal
+    normal_files = (find_image_files(args.normal) if args.normal
                     else _split_files(args.split, args.data, "val_normal"))
-    abnormal_files = (list_image_files(args.abnormal) if args.abnormal
+    abnormal_files = (find_image_files(args.abnormal) if args.abnormal
                       else _split_files(args.split, args.data, "val_abnormal"))
     if args.extra_abnormal:
         abnormal_files += _extra_abnormal(args.split, args.data, args.extra_abnormal, args.seed)
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         from squid_core.scoring.standardise import match_histogram, reference_quantiles
 
         if args.reference:
-            ref_files = list_image_files(args.reference)
+            ref_files = find_image_files(args.reference)
         elif args.split.is_file() and args.data.is_dir():
             ref_files = _split_files(args.split, args.data, "train_normal")
         else:

@@ -17,12 +17,9 @@ from pathlib import Path
 import torch
 
 import squid_core
-from squid_core.io import ImageReadError, read_image
+from squid_core.io import ImageReadError, find_image_files, read_image
 from squid_core.scoring import Scorer
-
-
-def _images(folders: list[Path]) -> list[Path]:
-    return sorted(p for folder in folders for p in folder.iterdir() if p.is_file())
+from squid_core.scoring.analysis import scoring_frame
 
 
 def main() -> int:
@@ -38,10 +35,10 @@ def main() -> int:
     half = squid_core.load_model(args.out)
     scorers = Scorer(full, device="cpu"), Scorer(half, device="cpu")
     worst = 0.0
-    paths = _images(args.folders)
+    paths = find_image_files(args.folders)
     for path in paths:
         try:
-            pixels = read_image(path).pixels
+            pixels, _ = scoring_frame(read_image(path))
         except ImageReadError as exc:
             print(f"skipped {path.name}: {exc}", file=sys.stderr)
             continue

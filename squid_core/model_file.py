@@ -9,7 +9,8 @@ config, calibration, operating_points, default_operating_point, heatmap,
 training, metrics and notes.
 
 Why safetensors: loading never unpickles, so a model file cannot run code. This
-module additionally parses the header itself before handing the file to
+module additionally parses the header itself (`squid_core.safetensors_header`, the
+one header reader, shared with the model library) before handing the file to
 safetensors, so damaged, truncated, foreign or hostile files (an enormous declared
 header, invalid JSON, offsets past the end) fail with a `ModelFileError` whose
 message a user can act on, and checks every tensor's name, shape and dtype against
@@ -22,22 +23,26 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from squid_core.atomic_file import atomic_output
+from squid_core.safetensors_header import (
+    FORMAT,
+    FORMAT_VERSION,
+    SQUID_KEY,
+    ModelFileError,
+    read_safetensors_header,
+    squid_document,
+)
 from squid_core.version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from squid_core.model.squid_model import SquidModel
 
-FORMAT = "squid-viewer-model"
-FORMAT_VERSION = 1
-METADATA_KEY = "squid"
-MAX_HEADER_BYTES = 16 * 1024 * 1024  # ~100k tensors' worth; real files need ~50 kB
+METADATA_KEY = SQUID_KEY
 
 _FLOAT_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
                  "F64": torch.float64}
@@ -46,10 +51,6 @@ _METADATA_FIELDS = ("name", "version", "created", "software_version", "calibrati
                     "operating_points", "default_operating_point", "heatmap", "training",
                     "metrics", "notes")
 _OOD_TENSORS = ("ood.mean", "ood.scale", "ood.precision")
-
-
-class ModelFileError(Exception):
-    """A model file that cannot be read or written; ``str(e)`` is a user-facing message."""
 
 
 # ---------------------------------------------------------------------------- saving
@@ -126,61 +127,15 @@ def save_model(
 def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate the safetensors framing of ``path``; return (tensor entries, squid document).
 
+    The header is read by `squid_core.safetensors_header` (the one reader, one size
+    limit); here every tensor's byte range is checked against the file's size.
     Raises ModelFileError for anything that is not an intact SQUID Viewer model file.
     """
-    path = Path(path)
-    name = path.name
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            prefix = fh.read(8)
-            if len(prefix) < 8:
-                raise ModelFileError(f"{name} is not a model file: it is empty or too short")
-            (n,) = struct.unpack("<Q", prefix)
-            if n > MAX_HEADER_BYTES or n > size - 8:
-                raise ModelFileError(
-                    f"{name} is not a valid model file: its header claims {n} bytes "
-                    f"(file size {size}); the file is damaged, truncated or not a model"
-                )
-            raw = fh.read(n)
-    except FileNotFoundError:
-        raise ModelFileError(f"model file not found: {path}") from None
-    except IsADirectoryError:
-        raise ModelFileError(f"{path} is a folder, not a model file") from None
-    except PermissionError:
-        raise ModelFileError(f"no permission to read {path}") from None
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(
-            f"{name} is not a SQUID model file (its header is not valid JSON; "
-            "the file is damaged or of another kind)"
-        ) from None
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{name} is not a SQUID model file (unexpected header)")
-    meta = header.pop("__metadata__", None) or {}
-    if not isinstance(meta, dict) or METADATA_KEY not in meta:
-        raise ModelFileError(
-            f"{name} is a safetensors file but not a SQUID Viewer model (no '{METADATA_KEY}' "
-            "metadata). Checkpoints of the reference SQUID code must be converted with "
-            "'squid import-reference'."
-        )
-    try:
-        doc = json.loads(meta[METADATA_KEY])
-    except (TypeError, json.JSONDecodeError):
-        raise ModelFileError(f"{name}: the model description is not valid JSON") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelFileError(f"{name} is not a SQUID Viewer model (format {doc.get('format')!r})"
-                             if isinstance(doc, dict) else f"{name}: bad model description")
-    version = doc.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{name}: invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{name} was written by a newer SQUID Viewer (model format {version}; this version "
-            f"reads up to {FORMAT_VERSION}). Please update the software."
-        )
-    data_len = size - 8 - n
+    name = Path(path).name
+    parsed = read_safetensors_header(path)
+    doc = squid_document(parsed, name)
+    header = parsed.tensors
+    data_len = parsed.data_bytes
     end = 0
     for key, entry in header.items():
         try:

@@ -47,10 +47,11 @@ def demo_results(bundled_model) -> dict:
     """``{file name: AnalysisResult}`` of every demo image scored by the bundled model
     through the viewer's scorer (default settings, CPU), once per session."""
     from squid_core.io import read_image
+    from squid_core.scoring.analysis import scoring_frame
     from squid_core.scoring.scorer import Scorer
 
     scorer = Scorer(bundled_model, device="cpu")
-    return {path.name: scorer.score(read_image(path).pixels)
+    return {path.name: scorer.score(scoring_frame(read_image(path))[0])
             for path in sorted(DEMO.iterdir()) if path.suffix in (".dcm", ".png")}
 
 

@@ -71,7 +71,7 @@ def test_score_files_and_folders_reports_unreadable(trained):
     errors = [r for r in rows if r["error"]]
     assert len(errors) == 2
     good = [r for r in rows if not r["error"]]
-    assert all(0.0 <= float(r["score"]) <= 100.0 and r["flagged"] in ("True", "False")
+    assert all(0.0 <= float(r["score"]) <= 100.0 and r["flagged"] in ("yes", "no", "review")
                for r in good)
     js = root / "scores.json"
     assert main(["score", str(abnormal), "--model", str(out), "--device", "cpu", "--quiet",
@@ -159,10 +159,11 @@ def test_calibrate_recomputes_calibration_and_operating_points(trained, tmp_path
     for k, v in legacy.generator.state_dict().items():  # weights unchanged
         assert torch.equal(v, model.generator.state_dict()[k]), k
     # The stored calibration is what scoring uses: normals average about mu.
+    from squid_core.io import find_image_files
     from squid_core.scoring.calibration import run_model
-    from squid_core.training.datasets import list_image_files, load_image_set
+    from squid_core.training.datasets import load_image_set
 
-    images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
+    images = load_image_set(find_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
     logits = run_model(model, [images.batch(list(range(len(images))))]).logits
     assert abs(float(logits.mean()) - cal["mu"]) < 1e-3
 
@@ -298,10 +299,11 @@ def test_calibrate_with_normals_only_sets_a_specificity_point(trained, tmp_path)
     assert meta["default_operating_point"] == "balanced" and meta["metrics"] is None
     assert "training normals (no validation split)" in meta["operating_points"][0]["rule"]
     # The point keeps at least 90 % of the calibration normals below the threshold.
+    from squid_core.io import find_image_files
     from squid_core.scoring.calibration import run_model, scores_from_logits
-    from squid_core.training.datasets import list_image_files, load_image_set
+    from squid_core.training.datasets import load_image_set
 
-    images = load_image_set(list_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
+    images = load_image_set(find_image_files([normal]), (model.config.image_size,) * 2, 0, 1)
     logits = run_model(model, [images.batch(list(range(len(images))))]).logits
     cal = meta["calibration"]
     scores = scores_from_logits(logits, cal["mu"], cal["sigma"])

@@ -11,7 +11,7 @@ import pytest
 import squid_core
 from squid_core.cli import main
 from squid_core.cli.eval import evaluate
-from squid_core.cli.score import ScoreRecord
+from squid_core.cli.score import ScoredFile
 
 ROOT = Path(__file__).resolve().parent.parent
 VAL = ROOT / "tests" / "data" / "zhanglab_val"
@@ -44,10 +44,8 @@ def test_auc_and_every_operating_point_carry_an_interval(evaluated, capsys):
 
 def test_intervals_are_reproducible_and_stratified(evaluated):
     images = evaluated["images"]
-    normal = [ScoreRecord(**{k: v for k, v in i.items() if k != "label"})
-              for i in images if i["label"] == 0]
-    abnormal = [ScoreRecord(**{k: v for k, v in i.items() if k != "label"})
-                for i in images if i["label"] == 1]
+    normal = [ScoredFile.from_dict(i) for i in images if i["label"] == 0]
+    abnormal = [ScoredFile.from_dict(i) for i in images if i["label"] == 1]
     model = squid_core.load_model(MODEL)
     again = evaluate(normal, abnormal, model, n_boot=500, seed=3)
     assert again["auc_ci"]["low"] == pytest.approx(evaluated["auc_ci"]["low"])

@@ -17,9 +17,11 @@ import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from squid_core.atomic_file import FileWriteError
-from squid_core.exports import ScoreRecord, save_datasets, score_report, secondary_capture
+from squid_core.exports import save_datasets, score_report, secondary_capture
 from squid_core.exports.csv_export import write_scores_csv
 from squid_core.exports.dicom_export import dataset_bytes
+from squid_core.scoring.operating_point import OperatingPoint
+from squid_core.scoring.summary import ResultSummary
 from viewer._testsupport import DATA, analysed_window
 
 SOURCE = DATA / "dicom" / "SIIM_CR_chest.dcm"
@@ -93,9 +95,9 @@ def test_sr_and_its_source_capture_are_written_all_or_none(tiny_filesystem: Path
     sc_target = _earlier(tiny_filesystem, "score_sr_source_sc.dcm")
     sr_target = _earlier(tiny_filesystem, "score_sr.dcm")
     evidence = secondary_capture(_grey(), None, description="Source image of a SQUID analysis")
-    record = ScoreRecord(score=73.2, raw_logit=-2.3, flagged=True, model_name="m",
-                         model_version="1", operating_point="balanced",
-                         operating_threshold=50.0, device="cpu")
+    record = ResultSummary(score=73.2, raw_logit=-2.3,
+                           operating_point=OperatingPoint("balanced", 50.0), model_name="m",
+                           model_version="1", device="cpu")
     report = score_report(record, evidence)
     page = 4096
     room = -(-len(dataset_bytes(evidence)) // page) * page  # the SC's pages, not one more

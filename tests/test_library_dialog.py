@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import save_file
 
 from squid_core.library import BUNDLED_ID, ModelLibrary
-from squid_core.library.safetensors_header import read_squid_metadata
+from squid_core.safetensors_header import read_squid_metadata
 
 
 def _fake(path: Path, name: str) -> Path:

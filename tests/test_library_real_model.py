@@ -16,7 +16,7 @@ from safetensors.numpy import save_file
 from safetensors.torch import load_file
 
 from squid_core.library import LibraryError, ModelLibrary
-from squid_core.library.safetensors_header import read_squid_metadata
+from squid_core.safetensors_header import read_squid_metadata
 
 REFERENCE = Path(__file__).parent / "data" / "official_squid"
 GEN = REFERENCE / "official_generator.safetensors"

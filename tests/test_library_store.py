@@ -15,7 +15,7 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from squid_core.library import BUNDLED_ID, LibraryError, ModelLibrary, validate_model_file
-from squid_core.library.safetensors_header import read_squid_metadata, write_with_squid_metadata
+from squid_core.safetensors_header import read_squid_metadata, write_with_squid_metadata
 
 
 def _fake_model(path: Path, name: str, created: str = "2026-01-01T00:00:00+00:00") -> Path:

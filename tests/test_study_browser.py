@@ -8,15 +8,19 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from viewer.catalog import Catalog, Entry, ScoreSummary
+from squid_core.scoring.operating_point import OperatingPoint
+from squid_core.scoring.summary import ResultSummary
+from viewer.catalog import Catalog, Entry
 from viewer.study_browser import IMMEDIATE_ROWS, StudyBrowser
 from viewer.study_tree_model import COL_FLAG, COL_NAME, COL_SCORE, KEY_ROLE
 
 
-def _summary(score: float, flagged: bool | None) -> ScoreSummary:
-    return ScoreSummary(score=score, raw_logit=0.0, flagged=flagged, operating_point="balanced",
-                        operating_threshold=50.0, model_name="m", model_version="1",
-                        device="cpu", seconds=0.01)
+def _summary(score: float, flagged: bool | None) -> ResultSummary:
+    """A summary flagged as asked: read at a point whose threshold puts ``score`` on that
+    side (no point for ``flagged=None``); the flag is always derived from the point."""
+    op = None if flagged is None else OperatingPoint("balanced", score if flagged else score + 1)
+    return ResultSummary(score=score, raw_logit=0.0, operating_point=op, model_name="m",
+                         model_version="1", device="cpu", seconds=0.01)
 
 
 def _dicom(i: int, patient: str, study: str, series: str) -> Entry:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from test_training_helpers import write_pngs
 
+from squid_core.io import find_image_files
 from squid_core.training.augment import random_affine
 from squid_core.training.data_setup import folder_training_data
-from squid_core.training.datasets import list_image_files, load_image_set, to_model_input
+from squid_core.training.datasets import load_image_set, to_model_input
 
 
 def test_unreadable_files_are_skipped_and_listed(tmp_path):
     folder = write_pngs(tmp_path / "n", 3, seed=0)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    (folder / "notes.txt").write_text("not an image")  # not an image suffix: not listed
+    (folder / "notes.txt").write_text("not an image")  # not an image by name or content: not listed
     (folder / ".hidden.png").write_bytes(b"x")
-    files = list_image_files([folder])
+    files = find_image_files([folder])
     assert [f.name for f in files] == ["broken.png", "n000.png", "n001.png", "n002.png"]
     s = load_image_set(files, (32, 32))
     assert len(s) == 3 and s.images.dtype == torch.float16 and s.images.shape == (3, 1, 32, 32)
@@ -40,9 +42,11 @@ def test_folder_data_split_and_labels(tmp_path):
     assert [p.name for p in third.train.paths] == [p.name for p in data.train.paths]
 
 
-def test_to_model_input_handles_frames_and_colour():
-    assert to_model_input(np.ones((2, 50, 60)), (32, 32)).shape == (32, 32)
+def test_to_model_input_handles_colour_and_refuses_frames():
+    """The frame is chosen before (scoring_frame), never here."""
     assert to_model_input(np.ones((50, 60, 3)), (32, 32)).shape == (32, 32)
+    with pytest.raises(ValueError, match="2-D"):
+        to_model_input(np.ones((2, 50, 60)), (32, 32))
 
 
 def test_random_affine_is_small_and_seeded():

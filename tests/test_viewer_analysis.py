@@ -245,7 +245,7 @@ def test_choosing_another_operating_point_reflags_without_reanalysing(qtbot, win
     panel.operating_points.activated.emit(names.index("high sensitivity"))
     high = points["high sensitivity"]
     summary = window.catalog.entries[key].summary
-    assert summary.operating_point == "high sensitivity"
+    assert summary.operating_point.name == "high sensitivity"
     assert summary.operating_threshold == pytest.approx(high["threshold"])
     assert summary.flagged == (score >= high["threshold"])
     assert window.panes.result.operating_point.name == "high sensitivity"

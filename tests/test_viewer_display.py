@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from viewer.catalog import Catalog, Entry, ScoreSummary, csv_rows
+from squid_core.scoring.operating_point import OperatingPoint
+from squid_core.scoring.summary import ResultSummary
+from viewer.catalog import Catalog, Entry, csv_rows
 
 
-def _summary(score: float) -> ScoreSummary:
-    return ScoreSummary(score, 0.0, score >= 50, "balanced", 50.0, "m", "1", "cpu", 0.1)
+def _summary(score: float) -> ResultSummary:
+    return ResultSummary(score, 0.0, OperatingPoint("balanced", 50.0), "m", "1", "cpu", 0.1)
 
 
 def test_worklist_sorts_by_score_and_never_drops() -> None:

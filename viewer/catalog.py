@@ -17,55 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from squid_core.scoring.result import SCORED, ResultStatus
+from squid_core.exports.csv_export import summary_cells
+from squid_core.scoring.summary import ResultSummary
 
-
-@dataclass
-class ScoreSummary(ResultStatus):
-    """The part of an AnalysisResult kept for every analysed image (no arrays)."""
-
-    score: float | None
-    raw_logit: float | None
-    flagged: bool | None
-    operating_point: str | None
-    operating_threshold: float | None
-    model_name: str
-    model_version: str
-    device: str
-    seconds: float
-    frame: int = 0
-    status: str = SCORED
-    status_reason: str = ""
-    ood_distance: float | None = None
-    ood_threshold: float | None = None
-
-    @property
-    def urgent(self) -> bool:
-        """Flagged, or needs review: the head of the worklist."""
-        return bool(self.flagged) or self.needs_review
-
-    @classmethod
-    def from_result(cls, result: Any, frame: int = 0) -> ScoreSummary:
-        """Summarise a ``squid_core.scoring.AnalysisResult``."""
-        op = result.operating_point
-        timings = getattr(result, "timings", None) or {}
-        num = (lambda v: None if v is None else float(v))  # noqa: E731
-        return cls(
-            score=num(result.score),
-            raw_logit=num(result.raw_logit),
-            flagged=result.flagged,
-            operating_point=None if op is None else op.name,
-            operating_threshold=None if op is None else op.threshold,
-            model_name=str(result.model_name),
-            model_version=str(result.model_version),
-            device=str(result.device),
-            seconds=float(timings.get("total", float("nan"))),
-            frame=frame,
-            status=str(getattr(result, "status", SCORED)),
-            status_reason=str(getattr(result, "status_reason", "")),
-            ood_distance=num(getattr(result, "ood_distance", None)),
-            ood_threshold=num(getattr(result, "ood_threshold", None)),
-        )
+#: The summary kept per image is squid_core's one `ResultSummary`; the old name stays
+#: importable while viewer/main_window.py still uses it.
+ScoreSummary = ResultSummary
 
 
 @dataclass
@@ -238,14 +195,8 @@ def csv_rows(catalog: Catalog) -> list[dict[str, object]]:
             "study_date": e.study_date, "modality": e.modality, "body_part": e.body_part,
             "view": e.view,
         }
-        s = e.summary
-        if s is not None:
-            row.update(score=s.score, flagged=s.flagged, status=s.status, verdict=s.verdict,
-                       status_reason=s.status_reason, ood_distance=s.ood_distance,
-                       ood_threshold=s.ood_threshold, operating_point=s.operating_point,
-                       operating_threshold=s.operating_threshold, raw_logit=s.raw_logit,
-                       model_name=s.model_name, model_version=s.model_version,
-                       device=s.device, seconds=s.seconds, frame=s.frame)
+        if e.summary is not None:
+            row.update(summary_cells(e.summary))
         rows.append(row)
     return rows
 

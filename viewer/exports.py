@@ -38,13 +38,13 @@ from PySide6.QtGui import (
 
 from squid_core.atomic_file import write_files_atomically
 from squid_core.exports import (
-    ScoreRecord,
     save_datasets,
     score_report,
     secondary_capture,
     write_scores_csv,
 )
 from squid_core.scoring.result import SCORED, verdict
+from squid_core.scoring.summary import ResultSummary
 from viewer.catalog import Catalog, csv_rows
 from viewer.score_panel import RESEARCH_NOTE
 
@@ -261,7 +261,7 @@ def structured_report_job(panes: Any, anonymise: bool) -> Callable[[str | Path],
     image = panes.image
     if result is None or image is None:
         raise ValueError("nothing to export: open an image and analyse it first")
-    record = ScoreRecord.from_result(result)
+    record = ResultSummary.from_result(result)
     header = getattr(image, "header", None)
     original = None
     if header is None or "SOPInstanceUID" not in header:

@@ -14,7 +14,6 @@ what happens without polling.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections import OrderedDict
@@ -746,9 +745,7 @@ class MainWindow(QMainWindow):
             self.model_info["operating_point"] = name
         for key, entry in self.catalog.entries.items():
             if entry.summary is not None:
-                self.catalog.set_summary(key, dataclasses.replace(
-                    entry.summary, flagged=op.flag(entry.summary.score),
-                    operating_point=op.name, operating_threshold=op.threshold))
+                self.catalog.set_summary(key, entry.summary.at(op))
         for cache_key, result in list(self._results.items()):
             self._results[cache_key] = self._with_operating_point(result)
         self.browser.refresh_scores()

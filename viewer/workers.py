@@ -26,7 +26,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import FunctionWorker, GeneratorWorker, create_worker
 
-from squid_core.scoring.analysis import analyse
+from squid_core.scoring.analysis import analyse, scoring_frame
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class AnalysisRunner(QObject):
                     if read is None or job.path is None:
                         raise ValueError("nothing to score: no pixels and no reader")
                     image = read(job.path)
-                    pixels = image.frame(job.frame) if hasattr(image, "frame") else image.pixels
+                    pixels, _ = scoring_frame(image, job.frame)
                     meta = getattr(image, "meta", None)
                 except Exception as exc:  # an unreadable file must not end "Analyse all"
                     yield ("failed", job.key, _message(exc), True, done, total)
@@ -157,7 +157,7 @@ class AnalysisRunner(QObject):
             try:
                 with self._lock:
                     result = analyse(scorer, np.asarray(pixels, dtype=np.float32), meta,
-                                     force=job.force)
+                                     force=job.force, frame=job.frame)
             except Exception as exc:  # nor may one image the model cannot take
                 yield ("failed", job.key, _message(exc), False, done, total)
                 continue

@@ -71,10 +71,10 @@ def evaluate(records_normal, records_abnormal, model, *, n_boot: int = 0,
 
     good = [(r, 0) for r in records_normal if r.error is None]
     good += [(r, 1) for r in records_abnormal if r.error is None]
-    scores = [r.score for r, _ in good]
+    scores = [r.summary.score for r, _ in good]
     # AUC ranks by the raw logit (low = anomalous): the same order as the score, without
     # the ties of a score saturated at 0 or 100 far from the calibration.
-    ranks = [-r.raw_logit for r, _ in good]
+    ranks = [-r.summary.raw_logit for r, _ in good]
     y = [lab for _, lab in good]
     report: dict[str, Any] = {
         "model_name": model.name,
@@ -121,13 +121,13 @@ def _interval(ci: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from squid_core.cli.score import chosen_model, score_files
+    from squid_core.io import find_image_files
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     model, _ = chosen_model(args.model)
     if model is None:
         return 2
-    normal_files, abnormal_files = list_image_files(args.normal), list_image_files(args.abnormal)
+    normal_files, abnormal_files = find_image_files(args.normal), find_image_files(args.abnormal)
     if not normal_files or not abnormal_files:
         print("error: need at least one normal and one abnormal image", file=sys.stderr)
         return 2
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         good = [r for r in rn + ra if r.error is None]
         y = [0] * sum(r.error is None for r in rn) + [1] * sum(r.error is None for r in ra)
         report["auc_per_anomaly_type"] = _per_type_auc(
-            args.labels, [r.path for r in good], [-r.raw_logit for r in good], y
+            args.labels, [r.path for r in good], [-r.summary.raw_logit for r in good], y
         )
     report["images"] = [{**r.as_dict(), "label": lab} for rs, lab in ((rn, 0), (ra, 1)) for r in rs]
     report = _json_safe(report)

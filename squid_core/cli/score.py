@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: `squid --help` stays light
+    from squid_core.scoring.summary import ResultSummary
+
+#: The status of a file that could not be read.
+UNREADABLE = "unreadable"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Score every image given (folders are searched recursively) with the model's "
             "calibrated score (0-100, 100 = most anomalous) and flag it at the model's "
             "default operating point. One record per image: path, status, score, raw "
-            "discriminator logit, verdict. Status: 'scored'; 'not-applicable' (the file is "
+            "discriminator logit, verdict, reason, frame (a multi-frame image is scored on "
+            "its first frame). Status: 'scored'; 'not-applicable' (the file is "
             "not what the model is for, e.g. an MR, a lateral view, a colour or multi-frame "
             "object: not scored unless --force); 'outside' (unlike the model's training "
             "data: the score is shown but uncalibrated). Unreadable files are reported in "
@@ -43,96 +49,110 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-@dataclass
-class ScoreRecord:
-    """One image's outcome; ``error`` is set (and the numbers None) when it was unreadable.
+@dataclass(frozen=True)
+class ScoredFile:
+    """One file given to ``squid score`` / ``squid eval``: its `ResultSummary` (the one
+    summary every surface uses), or ``error`` (then ``summary`` is None) when unreadable.
 
-    ``status`` is the result's (``scored``, ``not-applicable``, ``outside``; "unreadable"
-    for errors) and ``verdict`` the one-word outcome shown to users (see
-    `squid_core.scoring.result.verdict`): a not-applicable or outside image is never
-    "no flag"."""
+    ``status`` is the summary's (``scored``, ``not-applicable``, ``outside``) or
+    "unreadable"; a not-applicable or outside image is never "no flag" (see
+    `squid_core.scoring.result.verdict`)."""
 
     path: str
-    score: float | None = None
-    raw_logit: float | None = None
-    flagged: bool | None = None
-    operating_point: str | None = None
+    summary: ResultSummary | None = None
     error: str | None = None
-    status: str = "unreadable"
-    verdict: str = ""
-    status_reason: str = ""
-    ood_distance: float | None = None
-    ood_threshold: float | None = None
-    forced: bool = False
 
-    @classmethod
-    def from_result(cls, path: str, r: Any) -> ScoreRecord:
-        op = r.operating_point.name if r.operating_point else None
-        num = (lambda v: None if v is None else float(v))  # noqa: E731
-        return cls(path, num(r.score), num(r.raw_logit), r.flagged, op, None, r.status,
-                   r.verdict, r.status_reason, num(r.ood_distance), num(r.ood_threshold),
-                   bool(r.forced))
+    @property
+    def status(self) -> str:
+        """The summary's status, or "unreadable"."""
+        return UNREADABLE if self.summary is None else self.summary.status
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The JSON record: path, the summary's `row` (empty when unreadable), error."""
+        from squid_core.scoring.summary import SUMMARY_FIELDS
+
+        row = ({k: None for k in SUMMARY_FIELDS} | {"status": UNREADABLE, "verdict": ""}
+               if self.summary is None else self.summary.row())
+        return {"path": self.path, **row, "error": self.error}
+
+    def csv_row(self) -> dict[str, Any]:
+        """The CSV record: as `as_dict`, with the flag as a word (yes / no / review)."""
+        from squid_core.exports.csv_export import summary_cells
+
+        if self.summary is None:
+            return self.as_dict()
+        return {"path": self.path, **summary_cells(self.summary), "error": None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScoredFile:
+        """Back from `as_dict` (a record of ``squid score --json`` / ``squid eval --json``)."""
+        from squid_core.scoring.summary import ResultSummary
+
+        if d.get("error"):
+            return cls(str(d["path"]), None, str(d["error"]))
+        return cls(str(d["path"]), ResultSummary.from_row(d))
 
 
 def score_files(
     scorer, files: Sequence[Path], batch_size: int = 16, progress: bool = True,
     force: bool = False,
-) -> Iterator[ScoreRecord]:
+) -> Iterator[ScoredFile]:
     """Read and analyse ``files`` in batches with a :class:`squid_core.scoring.Scorer`
-    (applicability first, see `squid_core.scoring.analysis`; ``force`` scores files that
-    are not applicable too)."""
+    through `squid_core.scoring.analysis.analyse_images` (applicability first; the frame
+    every surface scores by default; ``force`` scores files that are not applicable too)."""
     from tqdm import tqdm
 
     from squid_core.io import ImageReadError, read_image
-    from squid_core.scoring.analysis import analyse_batch
+    from squid_core.scoring.analysis import analyse_images
+    from squid_core.scoring.summary import ResultSummary
 
     bar = tqdm(total=len(files), unit="img", disable=not progress, file=sys.stderr)
     for i in range(0, len(files), batch_size):
         chunk = files[i : i + batch_size]
-        items, ok, failed = [], [], {}
+        images, failed = {}, {}
         for f in chunk:
             try:
-                image = read_image(f)
-                items.append((image.frame(0), image.meta))
-                ok.append(f)
+                images[f] = read_image(f)
             except ImageReadError as e:
                 failed[f] = e.reason
-        results = dict(zip(ok, analyse_batch(scorer, items, force=force), strict=True))
+        results = dict(zip(images, analyse_images(scorer, list(images.values()), force=force),
+                           strict=True))
         for f in chunk:
             if f in failed:
-                yield ScoreRecord(str(f), error=failed[f])
+                yield ScoredFile(str(f), error=failed[f])
             else:
-                yield ScoreRecord.from_result(str(f), results[f])
+                yield ScoredFile(str(f), ResultSummary.from_result(results[f]))
         bar.update(len(chunk))
     bar.close()
 
 
-def write_records(records: list[ScoreRecord], json_path: Path | None, csv_path: Path | None,
+def write_records(records: list[ScoredFile], json_path: Path | None, csv_path: Path | None,
                   extra: dict[str, Any] | None = None) -> None:
-    """Records to JSON (with ``extra`` fields), CSV, or a table on stdout."""
+    """Records to JSON (with ``extra`` fields), CSV (the viewer CSV's cells), or a table
+    on stdout."""
     if json_path is not None:
         doc = {**(extra or {}), "images": [r.as_dict() for r in records]}
         json_path.write_text(json.dumps(doc, indent=2))
     elif csv_path is not None:
-        with open(csv_path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(ScoreRecord.__dataclass_fields__))
-            w.writeheader()
-            w.writerows(r.as_dict() for r in records)
+        from squid_core.exports.csv_export import write_scores_csv
+        from squid_core.scoring.summary import SUMMARY_FIELDS
+
+        write_scores_csv(csv_path, (r.csv_row() for r in records),
+                         columns=("path", *SUMMARY_FIELDS, "error"))
     else:
-        print("path\tstatus\tscore\traw_logit\tverdict\treason")
+        print("path\tstatus\tscore\traw_logit\tverdict\treason\tframe")
         for r in records:
-            if r.error:
-                print(f"{r.path}\tunreadable\t\t\tERROR\t{r.error}")
+            s = r.summary
+            if s is None:
+                print(f"{r.path}\t{UNREADABLE}\t\t\tERROR\t{r.error}\t")
                 continue
-            score = "" if r.score is None else f"{r.score:.1f}"
-            raw = "" if r.raw_logit is None else f"{r.raw_logit:.6g}"
-            print(f"{r.path}\t{r.status}\t{score}\t{raw}\t{r.verdict}\t{r.status_reason}")
+            score = "" if s.score is None else f"{s.score:.1f}"
+            raw = "" if s.raw_logit is None else f"{s.raw_logit:.6g}"
+            print(f"{r.path}\t{s.status}\t{score}\t{raw}\t{s.verdict}\t{s.status_reason}\t"
+                  f"{s.frame}")
 
 
-def status_counts(records: Sequence[ScoreRecord], what: str) -> str:
+def status_counts(records: Sequence[ScoredFile], what: str) -> str:
     """E.g. "normal: 2 of 100 outside the training data, 0 not applicable"."""
     from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE
 
@@ -171,19 +191,17 @@ def chosen_model(explicit: Path | None) -> tuple[Any, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from squid_core.io import find_image_files
     from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE
     from squid_core.scoring.scorer import Scorer
-    from squid_core.training.datasets import list_image_files
 
     model, model_file = chosen_model(args.model)
     if model is None:
         return 2
-    missing = [p for p in args.paths if not p.exists()]
-    files = list_image_files([p for p in args.paths if p.exists()])
+    files = find_image_files(args.paths)  # a missing path is reported by the reader
     scorer = Scorer(model, device=args.device)
-    records = [ScoreRecord(str(p), error="no such file or folder") for p in missing]
-    records += list(score_files(scorer, files, args.batch_size, progress=not args.quiet,
-                                force=args.force))
+    records = list(score_files(scorer, files, args.batch_size, progress=not args.quiet,
+                               force=args.force))
     extra = {
         "model": str(model_file), "model_name": model.name, "model_version": model.version,
         "operating_point": model.metadata.get("default_operating_point"),
@@ -193,9 +211,11 @@ def run(args: argparse.Namespace) -> int:
     n_err = sum(r.error is not None for r in records)
     n_na = sum(r.status == NOT_APPLICABLE for r in records)
     n_out = sum(r.status == OUTSIDE for r in records)
-    n_flag = sum(bool(r.flagged) and r.status not in (NOT_APPLICABLE, OUTSIDE) for r in records)
+    summaries = [r.summary for r in records if r.summary is not None]
+    n_flag = sum(bool(s.flagged) and not s.needs_review for s in summaries)
     n_scored = len(records) - n_err - n_na - n_out
     print(f"{n_scored} scored ({n_flag} flagged), {n_out} outside the training data, "
           f"{n_na} not applicable (needs review: {n_out + n_na}), {n_err} unreadable",
           file=sys.stderr)
-    return 0 if records and all(math.isfinite(r.score) for r in records if r.score is not None) else 1
+    finite = all(math.isfinite(s.score) for s in summaries if s.score is not None)
+    return 0 if records and finite else 1

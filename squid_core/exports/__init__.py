@@ -18,9 +18,8 @@ on a full or read-only disk an earlier file of the same name stays as it was and
 from __future__ import annotations
 
 from squid_core.exports.anonymise import IDENTIFYING_KEYWORDS, anonymise_dataset
-from squid_core.exports.csv_export import CSV_COLUMNS, write_scores_csv
+from squid_core.exports.csv_export import CSV_COLUMNS, summary_cells, write_scores_csv
 from squid_core.exports.dicom_export import (
-    ScoreRecord,
     save_datasets,
     score_report,
     secondary_capture,
@@ -29,10 +28,10 @@ from squid_core.exports.dicom_export import (
 __all__ = [
     "CSV_COLUMNS",
     "IDENTIFYING_KEYWORDS",
-    "ScoreRecord",
     "anonymise_dataset",
     "save_datasets",
     "score_report",
     "secondary_capture",
+    "summary_cells",
     "write_scores_csv",
 ]

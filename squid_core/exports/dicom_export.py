@@ -3,10 +3,12 @@
 * :func:`secondary_capture` - an RGB Secondary Capture Image of what the viewer shows
   (the original with the heatmap over it), in the source study when the source is DICOM,
   in a new study otherwise.
-* :func:`score_report` - a Comprehensive SR whose content tree carries the anomaly
-  score, the raw discriminator logit, the operating point and whether the image is
-  flagged at it, the result status (scored / not-applicable / outside, with its reason), the model name and version, and the standing "research use only"
-  note. It references the analysed image as evidence.
+* :func:`score_report` - a Comprehensive SR of a `ResultSummary` (the summary every
+  surface uses): the anomaly score, the raw discriminator logit, the operating point
+  and whether the image is flagged at it, the result status (scored / not-applicable /
+  outside, with its reason), the model name and version, and the standing "research
+  use only" note. It references the analysed image as evidence, and for a multi-frame
+  image the frame that was scored (Referenced Frame Number, 1-based).
 
 :func:`save_datasets` writes them as DICOM files, all or none: each goes to a temporary
 file beside its target and is renamed into place only when every one is on disk, so a
@@ -26,7 +28,6 @@ import io
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import highdicom as hd
@@ -46,6 +47,7 @@ from pydicom.uid import generate_uid
 
 from squid_core.atomic_file import write_files_atomically
 from squid_core.exports.anonymise import anonymise_dataset
+from squid_core.scoring.summary import ResultSummary
 from squid_core.version import __version__
 
 MANUFACTURER = "SQUID Viewer"
@@ -71,40 +73,6 @@ UNIT_ONE = CodedConcept("1", "UCUM", "no units")
 #: Series numbers of the exports, high so they sort after the acquisition's series.
 SC_SERIES_NUMBER = 9901
 SR_SERIES_NUMBER = 9902
-
-
-@dataclass
-class ScoreRecord:
-    """What the SR states about one analysed image (no arrays, no Qt)."""
-
-    score: float
-    raw_logit: float
-    flagged: bool | None
-    model_name: str
-    model_version: str
-    operating_point: str | None = None
-    operating_threshold: float | None = None
-    device: str = ""
-    analysed_at: _dt.datetime = field(default_factory=lambda: _dt.datetime.now().astimezone())
-    status: str = "scored"
-    status_reason: str = ""
-
-    @classmethod
-    def from_result(cls, result: Any) -> ScoreRecord:
-        """From a scored ``squid_core.scoring.AnalysisResult`` (any status)."""
-        op = result.operating_point
-        return cls(score=float(result.score), raw_logit=float(result.raw_logit),
-                   flagged=result.flagged, model_name=str(result.model_name),
-                   model_version=str(result.model_version),
-                   operating_point=None if op is None else op.name,
-                   operating_threshold=None if op is None else op.threshold, device=str(result.device),
-                   status=str(getattr(result, "status", "scored")),
-                   status_reason=str(getattr(result, "status_reason", "")))
-
-    @property
-    def status_text(self) -> str:
-        """E.g. "outside: outside the model's training data (...)" or "scored"."""
-        return f"{self.status}: {self.status_reason}" if self.status_reason else self.status
 
 
 def _as_rgb_uint8(image: np.ndarray) -> np.ndarray:
@@ -199,27 +167,44 @@ def anonymise_output(ds: Dataset) -> Dataset:
     return ds
 
 
-def _flag_item(flagged: bool | None) -> Any:
-    if flagged is None:
+def _flag_item(record: ResultSummary) -> Any:
+    """Yes / No at the operating point; a result that needs review (not applicable,
+    outside the training data) is never "No": the item says so in words, as the CSVs do."""
+    contains = RelationshipTypeValues.CONTAINS
+    if record.needs_review:
+        return TextContentItem(CODE_FLAGGED, f"review: {record.verdict}",
+                               relationship_type=contains)
+    if record.flagged is None:
         return TextContentItem(CODE_FLAGGED, "not applicable: no operating point",
-                               relationship_type=RelationshipTypeValues.CONTAINS)
-    return CodeContentItem(CODE_FLAGGED, CODE_YES if flagged else CODE_NO,
-                           relationship_type=RelationshipTypeValues.CONTAINS)
+                               relationship_type=contains)
+    return CodeContentItem(CODE_FLAGGED, CODE_YES if record.flagged else CODE_NO,
+                           relationship_type=contains)
 
 
-def score_report(record: ScoreRecord, evidence: Dataset, *, anonymise: bool = False) -> Dataset:
-    """A Comprehensive SR stating ``record`` about the image ``evidence``.
+def _frames_of(ds: Dataset) -> int:
+    try:
+        return int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        return 1
+
+
+def score_report(record: ResultSummary, evidence: Dataset, *,
+                 anonymise: bool = False) -> Dataset:
+    """A Comprehensive SR stating the summary ``record`` about the image ``evidence``.
 
     ``evidence`` is the analysed image's header (DICOM source) or, for a PNG/JPEG
     source, a Secondary Capture of it (see :func:`secondary_capture`). Patient and
-    study come from the evidence (de-identified first with ``anonymise``).
+    study come from the evidence (de-identified first with ``anonymise``). A multi-frame
+    evidence is referenced with the frame that was scored (``record.frame``).
     """
+    if record.score is None or record.raw_logit is None:
+        raise ValueError("nothing to report: the image was not scored")
     ev = anonymise_dataset(evidence) if anonymise else evidence
+    frames = ([record.frame + 1] if _frames_of(ev) > 1 else None)
     contains = RelationshipTypeValues.CONTAINS
-    if record.operating_point:
-        threshold = ("" if record.operating_threshold is None
-                     else f": flagged if score >= {float(record.operating_threshold):.1f}")
-        op_text = f"{record.operating_point}{threshold}"
+    if record.operating_point is not None:
+        op_text = (f"{record.operating_point.name}: flagged if score >= "
+                   f"{float(record.operating_point.threshold):.1f}")
     else:
         op_text = "none set for this model"
     root = ContainerContentItem(CODE_REPORT)
@@ -231,12 +216,12 @@ def score_report(record: ScoreRecord, evidence: Dataset, *, anonymise: bool = Fa
         NumContentItem(CODE_SCORE, float(record.score), UNIT_SCORE, relationship_type=contains),
         NumContentItem(CODE_LOGIT, float(record.raw_logit), UNIT_ONE, relationship_type=contains),
         TextContentItem(CODE_OPERATING_POINT, op_text, relationship_type=contains),
-        _flag_item(record.flagged),
+        _flag_item(record),
         TextContentItem(CODE_STATUS, record.status_text[:1024], relationship_type=contains),
         TextContentItem(CODE_DEVICE, record.device or "unknown", relationship_type=contains),
         ImageContentItem(CODE_SOURCE, referenced_sop_class_uid=ev.SOPClassUID,
                          referenced_sop_instance_uid=ev.SOPInstanceUID,
-                         relationship_type=contains),
+                         referenced_frame_numbers=frames, relationship_type=contains),
         TextContentItem(CODE_COMMENT, RESEARCH_NOTE, relationship_type=contains),
     ]
     with warnings.catch_warnings():

@@ -99,9 +99,12 @@ class ImageData:
         return int(self.pixels.shape[0]) if self.pixels.ndim == 3 else 1
 
     def frame(self, index: int = 0) -> np.ndarray:
-        """Display pixels of one frame, (H, W) float32 in [0, 1]."""
-        if self.pixels.ndim == 2:
-            if index != 0:
-                raise IndexError(f"frame {index} out of range (1 frame)")
-            return self.pixels
-        return self.pixels[index]
+        """Display pixels of frame ``index`` (0-based), (H, W) float32 in [0, 1].
+
+        Which frame is *scored* is decided by `squid_core.scoring.analysis.scoring_frame`.
+        """
+        n = self.n_frames
+        if not 0 <= index < n:
+            raise IndexError(f"frame {index} out of range (the image has {n} "
+                             f"frame{'s' if n != 1 else ''})")
+        return self.pixels if self.pixels.ndim == 2 else self.pixels[index]

@@ -13,7 +13,9 @@ with one study and one series (named after the folder). Ordering is
 deterministic: patients by name and ID, studies by date, time and UID, series
 by number and UID, instances by instance number then path.
 
-Hidden files and folders (name starting with ".") are skipped. A DICOMDIR
+The files looked at are those :func:`squid_core.io.file_finder.find_image_files`
+finds (the one finder training, calibration and ``squid score`` use too: hidden
+files skipped, linked folders followed once, documents left out). A DICOMDIR
 adds the files it references (even in folders not otherwise scanned) and is
 not itself listed; a file reached twice is scanned once.
 """
@@ -35,6 +37,7 @@ from squid_core.io.dicom_io import (
     refuse_non_image,
 )
 from squid_core.io.errors import ImageReadError
+from squid_core.io.file_finder import find_image_files
 from squid_core.io.guards import DEFAULT_MAX_PIXELS, check_declared_size
 from squid_core.io.image_data import ImageMetadata
 from squid_core.io.raster_io import raster_metadata
@@ -125,20 +128,6 @@ class ScanResult:
             for series in study.series
             for inst in series.instances
         ]
-
-
-def _hidden(name: str) -> bool:
-    """Whether a file or folder name is hidden (starts with a dot)."""
-    return name.startswith(".")
-
-
-def _walk(root: Path) -> Iterable[Path]:
-    """Files under ``root`` in sorted order, skipping hidden files and folders."""
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
-        for name in sorted(filenames):
-            if not _hidden(name):
-                yield Path(dirpath) / name
 
 
 def dicomdir_references(ds: Any, dicomdir: Path) -> list[Path]:
@@ -290,7 +279,7 @@ def scan(
     """Scan files, folders (recursively) and DICOMDIRs for images, reading headers only.
 
     Args:
-        paths: one path or several; folders are walked recursively.
+        paths: one path or several; folders are searched by ``find_image_files``.
         progress: called as ``progress(done, total, path)`` after each file;
             ``total`` can grow as DICOMDIRs add files. Returning False cancels.
         max_pixels: files declaring more samples are rejected as too large.
@@ -301,16 +290,8 @@ def scan(
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    queue: list[Path] = []
+    queue: list[Path] = find_image_files(paths)
     rejected: list[RejectedFile] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            queue.extend(_walk(p))
-        elif p.exists() or p.is_symlink():
-            queue.append(p)
-        else:
-            rejected.append(RejectedFile(p, "file not found"))
 
     seen: set[str] = set()
     found: list[InstanceRef] = []

@@ -3,7 +3,7 @@
 One approach to every change: a model's metadata lives only inside its own
 ``.safetensors`` file, and any change (rename, notes, operating point) rewrites that
 file atomically with the tensor bytes streamed over unchanged
-(:mod:`squid_core.library.safetensors_header`). An exported file therefore always
+(:mod:`squid_core.safetensors_header`). An exported file therefore always
 carries its current name and settings, and there is no sidecar to lose.
 
 The active model is a small JSON pointer (``active_model.json``) holding a model
@@ -38,8 +38,8 @@ from squid_core.library.paths import (
     bundled_model_path,
     default_data_dir,
 )
-from squid_core.library.safetensors_header import (
-    HeaderError,
+from squid_core.safetensors_header import (
+    ModelFileError,
     read_squid_metadata,
     write_with_squid_metadata,
 )
@@ -63,10 +63,9 @@ def validate_model_file(path: str | os.PathLike[str]) -> None:
         raise LibraryError(f"{p}: no such file")
     try:
         read_squid_metadata(p)
-    except HeaderError as exc:
+    except ModelFileError as exc:
         raise LibraryError(f"Not a SQUID Viewer model: {exc}") from exc
     from squid_core import load_model
-    from squid_core.model_file import ModelFileError
 
     try:
         load_model(p, device="cpu")
@@ -122,7 +121,7 @@ class ModelLibrary:
                     continue  # a temporary file of an atomic write in progress
                 try:
                     user.append(ModelEntry(path.stem, path, False, read_squid_metadata(path)))
-                except HeaderError as exc:
+                except ModelFileError as exc:
                     self.skipped.append((path, str(exc)))
         user.sort(key=lambda e: (e.created, e.id))
         return entries + user
@@ -139,7 +138,7 @@ class ModelLibrary:
             raise LibraryError(f"No model with id {model_id!r} in the library.")
         try:
             return ModelEntry(model_id, path, False, read_squid_metadata(path))
-        except HeaderError as exc:
+        except ModelFileError as exc:
             raise LibraryError(str(exc)) from exc
 
     def _bundled_entry(self) -> ModelEntry | None:
@@ -147,7 +146,7 @@ class ModelLibrary:
             return None
         try:
             meta = read_squid_metadata(self.bundled_path)
-        except HeaderError as exc:
+        except ModelFileError as exc:
             self.skipped.append((self.bundled_path, str(exc)))
             return None
         return ModelEntry(BUNDLED_ID, self.bundled_path, True, meta)
@@ -258,13 +257,13 @@ class ModelLibrary:
         """Run the validator; a header problem it lets through becomes a LibraryError too."""
         try:
             self._validate(path)
-        except HeaderError as exc:
+        except ModelFileError as exc:
             raise LibraryError(f"Not a SQUID Viewer model: {exc}") from exc
 
     def _add(self, src: Path, changes: Mapping[str, Any], move: bool) -> ModelEntry:
         try:
             meta = read_squid_metadata(src)
-        except HeaderError as exc:
+        except ModelFileError as exc:
             raise LibraryError(str(exc)) from exc
         meta.update(changes)
         model_id = f"{_slug(str(meta.get('name') or src.stem))}-{uuid.uuid4().hex[:8]}"

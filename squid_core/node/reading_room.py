@@ -30,6 +30,7 @@ from squid_core.net.storage_scp import ReceivedInstance, StorageSCP, uid_ref
 from squid_core.net.tls import TlsFiles
 from squid_core.node.outbox import Outbox, ResultSender, dicomweb_sender, dimse_sender
 from squid_core.node.results_csv import ResultRow, ResultsCsv
+from squid_core.scoring.summary import ResultSummary
 from squid_core.service import AnalysisService, Job, JobOutcome, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -159,18 +160,13 @@ class ReadingRoomNode:
 
     def _on_outcome(self, outcome: JobOutcome) -> None:
         uid = outcome.key
-        result = outcome.result
-        scored = result is not None and result.score is not None
-        score = f"{float(result.score):.4f}" if scored else ""
-        flagged = result.flagged if scored else None
-        # A result the model cannot vouch for (not applicable, outside) is never "no":
-        # the flag column says it needs review, as every other surface does.
-        review = result is not None and result.needs_review
-        flag = "review" if review else {True: "yes", False: "no", None: ""}[flagged]
+        # The one summary every surface uses: a result the model cannot vouch for (not
+        # applicable, outside) is "review" in the flag column, never "no".
+        summary = None if outcome.result is None else ResultSummary.from_result(outcome.result)
         path = self.instances.path_for(uid)
         received = path.stat().st_mtime if path.exists() else None
-        row = ResultRow(uid, outcome.source.study_instance_uid, score, flag, outcome.status,
-                        outcome.reason, _iso(received), _iso())
+        row = ResultRow.of(uid, outcome.source.study_instance_uid, summary,
+                           error=outcome.reason, received_at=_iso(received), analysed_at=_iso())
         try:
             appended = self.results.append(row)
         except OSError as exc:  # a full disk: the instance stays unanalysed until a restart
@@ -182,8 +178,8 @@ class ReadingRoomNode:
             if outcome.status == "error":
                 log.warning("instance %s: error: %s", uid_ref(uid), outcome.reason)
             else:
-                log.info("instance %s: %s %s%s (%.2f s)", uid_ref(uid), outcome.status, score,
-                         ", flagged" if flagged else "", outcome.seconds)
+                log.info("instance %s: %s %s%s (%.2f s)", uid_ref(uid), outcome.status,
+                         row.score, ", flagged" if row.flag == "yes" else "", outcome.seconds)
             if outcome.exports and self.sender is not None:
                 self.sender.notify()
         with self._idle:

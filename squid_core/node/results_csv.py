@@ -20,6 +20,10 @@ import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from squid_core.scoring.summary import ResultSummary
 
 FIELDS = ("sop_instance_uid", "study_instance_uid", "score", "flag", "status", "reason",
           "received_at", "analysed_at")
@@ -37,6 +41,20 @@ class ResultRow:
     reason: str
     received_at: str
     analysed_at: str
+
+    @classmethod
+    def of(cls, sop_instance_uid: str, study_instance_uid: str,
+           summary: ResultSummary | None, *, error: str = "", received_at: str = "",
+           analysed_at: str = "") -> ResultRow:
+        """The row of an analysed instance (its summary), or of one that failed (``error``)."""
+        from squid_core.scoring.summary import flag_word
+
+        if summary is None:
+            return cls(sop_instance_uid, study_instance_uid, "", "", "error", error,
+                       received_at, analysed_at)
+        score = "" if summary.score is None else f"{summary.score:.4f}"
+        return cls(sop_instance_uid, study_instance_uid, score, flag_word(summary),
+                   summary.status, summary.status_reason, received_at, analysed_at)
 
 
 def _line(values: list[str]) -> bytes:

@@ -60,6 +60,8 @@ class AnalysisResult(ResultStatus):
     status_reason: why the status is not ``scored``, a sentence for the user.
     ood_distance, ood_threshold: the guard's distance and threshold (None without a guard).
     forced: scored although not applicable, because the user asked for it.
+    frame: the frame of a multi-frame image that was scored, 0-based (0 for a single
+        frame; set by `squid_core.scoring.analysis`, which picks it).
     """
 
     score: float | None
@@ -80,6 +82,7 @@ class AnalysisResult(ResultStatus):
     ood_distance: float | None = None
     ood_threshold: float | None = None
     forced: bool = False
+    frame: int = 0
 
     @property
     def flagged(self) -> bool | None:  # type: ignore[override]

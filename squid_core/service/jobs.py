@@ -21,7 +21,9 @@ class Job:
         Comprehensive SR (``sr.dcm``) of a scored image there, both or neither.
     keep_arrays: return the reconstruction and heatmap (a viewer wants them; the node
         does not, and leaving them out keeps the pipe between the processes light).
-    frame: which frame of a multi-frame image to analyse (the one on screen).
+    frame: which frame of a multi-frame image to analyse (the one on screen); None: the
+        frame every surface scores when nobody chose one (the first; see
+        `squid_core.scoring.analysis.scoring_frame`).
     force: score it even when it is not applicable to the model ("Analyse anyway"); the
         result keeps its not-applicable status and says it was analysed anyway.
     """
@@ -31,7 +33,7 @@ class Job:
     priority: int = PRIORITY_NORMAL
     export_dir: str | None = None
     keep_arrays: bool = True
-    frame: int = 0
+    frame: int | None = None
     force: bool = False
 
 

@@ -54,18 +54,14 @@ def write_exports(pixels: np.ndarray, result: Any, header: Any, folder: Path) ->
     Both files are renamed into place together (all or none). Without a DICOM header the
     SR references the SC, which then starts a new study.
     """
-    from squid_core.exports.dicom_export import (
-        ScoreRecord,
-        save_datasets,
-        score_report,
-        secondary_capture,
-    )
+    from squid_core.exports.dicom_export import save_datasets, score_report, secondary_capture
     from squid_core.exports.overlay import overlay_rgb
+    from squid_core.scoring.summary import ResultSummary
 
     rgb = overlay_rgb(pixels, result.heatmap, result.heatmap_scale_max)
     sc = secondary_capture(rgb, header)
     evidence = header if header is not None and "SOPInstanceUID" in header else sc
-    sr = score_report(ScoreRecord.from_result(result), evidence)
+    sr = score_report(ResultSummary.from_result(result), evidence)
     files = {folder / SC_NAME: sc, folder / SR_NAME: sr}
     save_datasets(files, "DICOM result")
     return tuple(str(p) for p in files)
@@ -74,17 +70,18 @@ def write_exports(pixels: np.ndarray, result: Any, header: Any, folder: Path) ->
 def analyse(job: Job, scorer: Any) -> JobOutcome:
     """Read, score and (with ``job.export_dir``) export one image; never raises."""
     from squid_core.io import ImageReadError, read_image
-    from squid_core.scoring.analysis import analyse as analyse_image
+    from squid_core.scoring.analysis import analyse_image, scoring_frame
 
     t0 = time.perf_counter()
     source = SourceInfo()
     try:
         image = read_image(job.path)
         source = _source_info(image)
-        pixels = image.frame(job.frame)
-        # The one path every surface uses: applicability from the tags, then the scorer
-        # with the model's out-of-distribution guard (status scored | not-applicable | outside).
-        result = analyse_image(scorer, pixels, image.meta, force=job.force)
+        # The one path every surface uses: the frame (scoring_frame), applicability from
+        # the tags, then the scorer with the model's out-of-distribution guard (status
+        # scored | not-applicable | outside).
+        pixels, _ = scoring_frame(image, job.frame)
+        result = analyse_image(scorer, image, job.frame, force=job.force)
         status, reason = result.status, result.status_reason
         exports: tuple[str, ...] = ()
         if job.export_dir and result.score is not None:  # scored or outside: the SR says which

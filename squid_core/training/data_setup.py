@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from squid_core.training.datasets import ImageSet, list_image_files, load_image_set
+from squid_core.io.file_finder import find_image_files
+from squid_core.training.datasets import ImageSet, load_image_set
 from squid_core.training.digit_anatomy import DigitSource, NormalGridStream, generate_test_set
 from squid_core.training.patients import dicom_patient_id, patient_key
 from squid_core.training.splits import split_validation, take_subset
@@ -32,7 +33,7 @@ def _relative_keys(folders: Sequence[str | Path]) -> dict[str, Path]:
     """
     keys: dict[str, Path] = {}
     for i, folder in enumerate(map(Path, folders)):
-        for f in list_image_files([folder]):
+        for f in find_image_files([folder]):
             rel = f.relative_to(folder).as_posix() if folder.is_dir() else f.name
             keys[f"{i}/{rel}"] = f
     return keys
@@ -70,7 +71,7 @@ def folder_training_data(
     ``val_max_abnormal``).
     """
     normals = _relative_keys(normal_dirs)
-    val_normals: list[Path] = list_image_files(val_normal_dirs) if val_normal_dirs else []
+    val_normals: list[Path] = find_image_files(val_normal_dirs) if val_normal_dirs else []
     n_patients = None
     if not val_normal_dirs and (val_fraction is not None or val_count is not None):
         groups = patient_groups(normals)

@@ -1,7 +1,8 @@
 """Folder data sets, decoded and resized once into an in-memory cache.
 
 Training reads every image through :func:`squid_core.io.read_image` (DICOM, PNG,
-JPEG, TIFF: the same display pipeline the viewer and the scorer use), squashes it to
+JPEG, TIFF: the same display pipeline the viewer and the scorer use), takes the frame
+the scorer would score (`squid_core.scoring.analysis.scoring_frame`), squashes it to
 the model's input size (the paper's protocol ignores aspect ratio) and stores it in
 one float16 tensor. Later epochs only index that tensor: no decoding, no resizing,
 no worker processes. A 1,341-image folder at 128 x 128 takes 44 MB.
@@ -21,8 +22,6 @@ import numpy as np
 import torch
 
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "list_image_files",
     "to_model_input",
     "RejectedImage",
     "ImageSet",
@@ -30,37 +29,12 @@ __all__ = [
     "labelled_set",
 ]
 
-#: Suffixes scanned in folders; files without a suffix are tried too (DICOM often has none).
-IMAGE_SUFFIXES = frozenset(
-    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom", ".dic"}
-)
-
-
-def list_image_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files under the given files/folders (recursive), sorted, hidden files skipped.
-
-    A folder contributes files with an image suffix or none; a file named explicitly
-    is always included (the reader decides whether it is an image).
-    """
-    out: set[Path] = set()
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in p.rglob("*"):
-                if (
-                    f.is_file()
-                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                    and (f.suffix.lower() in IMAGE_SUFFIXES or f.suffix == "")
-                ):
-                    out.add(f)
-        else:
-            out.add(p)
-    return sorted(out)
-
-
 def to_model_input(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Display pixels (H, W) or (F, H, W) in [0, 1] -> (h, w) float32 at the model size.
+    """Display pixels of one frame (H, W) in [0, 1] -> (h, w) float32 at the model size.
 
-    Multi-frame images use their first frame; colour (H, W, 3) is averaged to grey.
+    Colour (H, W, 3) is averaged to grey. The frame of a multi-frame image is chosen
+    before this, by `squid_core.scoring.analysis.scoring_frame` (the first: the one the
+    scorer is given for it too).
     Square sizes go through the Scorer's own resize (``resize_for_model``), so
     training sees exactly what scoring sees: area interpolation when shrinking,
     bilinear when enlarging.
@@ -68,8 +42,6 @@ def to_model_input(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     a = np.asarray(pixels, dtype=np.float32)
     if a.ndim == 3 and a.shape[-1] in (3, 4) and a.shape[0] > 4:
         a = a[..., :3].mean(axis=-1)
-    elif a.ndim == 3:
-        a = a[0]
     if a.ndim != 2:
         raise ValueError(f"expected a 2-D image, got shape {a.shape}")
     h, w = size
@@ -126,9 +98,10 @@ class ImageSet:
 
 def _decode(path: Path, size: tuple[int, int]) -> np.ndarray | str:
     from squid_core.io import ImageReadError, read_image
+    from squid_core.scoring.analysis import scoring_frame
 
     try:
-        return to_model_input(read_image(path).pixels, size)
+        return to_model_input(scoring_frame(read_image(path))[0], size)
     except ImageReadError as e:
         return e.reason
     except (OSError, ValueError, MemoryError) as e:  # defensive: readers should map these
