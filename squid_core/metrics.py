@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 __all__ = ["ThresholdMetrics", "as_arrays", "auc", "roc_points", "metrics_at_threshold"]
 
@@ -34,6 +33,8 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     s, y = as_arrays(scores, labels)
     if np.unique(y).size < 2:
         return float("nan")
+    from sklearn.metrics import roc_auc_score  # here: importing scikit-learn costs ~1 s
+
     return float(roc_auc_score(y, s))
 
 
@@ -45,6 +46,8 @@ def roc_points(scores: Sequence[float], labels: Sequence[int]) -> dict[str, list
     that the result is valid JSON.
     """
     s, y = as_arrays(scores, labels)
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=True)
     thr = np.where(np.isfinite(thr), thr, (s.max() if s.size else 0.0) + 1.0)
     return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": thr.tolist()}
@@ -82,6 +85,8 @@ def metrics_at_threshold(
     """
     s, y = as_arrays(scores, labels)
     pred = (s >= threshold).astype(np.int64)
+    from sklearn.metrics import confusion_matrix
+
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel())
     return ThresholdMetrics(
         threshold=float(threshold),
