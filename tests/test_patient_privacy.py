@@ -184,7 +184,7 @@ def test_truncated_copy_is_refused_without_naming_the_patient(qtbot, tmp_path, i
             result = open_and_wait(qtbot, window, path)
             assert result == "rejected", path.name
             messages.append(window.statusBar().currentMessage())
-        reasons = [r.reason for r in window.catalog.rejected]
+        reasons = [r.reason for r in window.session.catalog.rejected]
         window.close()
     assert len(reasons) >= len(broken)
     assert all(reasons)  # each refusal says why

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from viewer.catalog import Catalog, Entry, ScoreSummary
+from squid_core.session.catalog import Catalog, Entry, ScoreSummary
 from viewer.study_browser import IMMEDIATE_ROWS, StudyBrowser
 from viewer.study_tree_model import COL_FLAG, COL_NAME, COL_SCORE, KEY_ROLE
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewer.catalog import Catalog, Entry, ScoreSummary, csv_rows
+from squid_core.session.catalog import Catalog, Entry, ScoreSummary, csv_rows
 from viewer.display import (
     ValueMapping,
     ViewState,

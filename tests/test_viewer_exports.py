@@ -44,10 +44,10 @@ def test_report_pdf(qtbot, window, tmp_path) -> None:
 
 def test_csv_lists_every_image_with_scores(qtbot, window, tmp_path) -> None:
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: len(window.catalog.entries) > 3)
+    assert wait_for(lambda: len(window.session.catalog.entries) > 3)
     out = window.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == len(window.catalog.entries)
+    assert len(rows) == len(window.session.catalog.entries)
     siim = next(r for r in rows if r["file"].endswith("SIIM_CR_chest.dcm"))
     assert float(siim["score"]) == pytest.approx(73.25)
     assert siim["flagged"] == "yes" and siim["model_name"] == "scripted"

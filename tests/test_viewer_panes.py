@@ -15,7 +15,7 @@ def window(qtbot, tmp_path):
     w = make_window(qtbot, tmp_path)
     assert open_and_wait(qtbot, w, DATA / "dicom" / "dx_image.dcm") == "shown"
     # A result so the reconstruction pane has an image too.
-    w.use_scorer(ScriptedScorer())
+    w.session.use_scorer(ScriptedScorer())
     w.analyse_current()
     assert wait_for(lambda: w.panes.result is not None)
     return w

@@ -163,7 +163,7 @@ def open_and_wait(qtbot: Any, window: Any, path: str | Path, timeout: float = 30
     def settled() -> bool:
         if "r" in state:
             return True
-        return any(str(r.path) == key for r in window.catalog.rejected)
+        return any(str(r.path) == key for r in window.session.catalog.rejected)
 
     window.open_paths([path])
     assert wait_for(settled, timeout), f"{path} neither shown nor rejected in {timeout} s"
@@ -174,7 +174,7 @@ def analysed_window(qtbot: Any, tmp_path: Path, source: str | Path, score: float
     """A shown MainWindow with a ScriptedScorer (constant ``score``) and ``source`` open
     and analysed: the starting point of the export tests."""
     window = make_window(qtbot, tmp_path)
-    window.use_scorer(ScriptedScorer(rule=lambda _px: score))
+    window.session.use_scorer(ScriptedScorer(rule=lambda _px: score))
     assert open_and_wait(qtbot, window, source) == "shown"
     assert wait_for(lambda: window.panes.result is not None)
     return window

@@ -1,12 +1,13 @@
-"""The main window: wires the browser, panes, score panel, overlay and tag browser.
+"""The main window: creates the session and the widgets and wires them together.
 
-It owns the session (:class:`~viewer.catalog.Catalog`), the loaded model's scorer and
-the workers; each widget only displays what it is given. Everything slow (scanning,
-decoding, loading a model) runs in :mod:`viewer.workers`; a model file's images are
-analysed by the analysis service in a worker process (:mod:`viewer.analysis_client`).
-Results come back by signal, so the window never freezes; errors become status-bar
-messages, entries in the "Could not open" list or a non-blocking message box, never a
-crash.
+The state lives in a Qt-free :class:`~squid_core.session.Session` (open studies,
+results, the image on screen, the active model and its operating point, the analysis
+service it drives); the widgets observe it. The session's reports from the service's
+threads reach the GUI thread through :class:`~viewer.session_bridge.GuiThreadDelivery`,
+so every event and every widget update happens there. Scanning and decoding run in
+:mod:`viewer.workers`; the model runs only in the analysis service's worker process.
+Errors become status-bar messages, entries in the "Could not open" list or a
+non-blocking message box, never a crash.
 
 Signals let tests, the ``--screenshot`` mode and ``bench/viewer_latency.py`` follow
 what happens without polling.
@@ -14,7 +15,6 @@ what happens without polling.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from collections import OrderedDict
@@ -37,37 +37,30 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from squid_core.scoring.operating_point import OperatingPoint, point_named
+from squid_core.session import ModelDescription, ModelDescriptionError, Session
 from squid_core.version import __version__
-from viewer import exports
+from viewer import captions, exports
 from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
-from viewer.analysis_client import ServiceAnalysisRunner
-from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
 from viewer.display import PreparedFrame
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
-from viewer.model_loader import default_model_path, load_scorer
+from viewer.model_loader import default_model_path
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
-from viewer.reader_process import BATCH_READER, READER
+from viewer.reader_process import READER
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
+from viewer.screen_image import ScreenView
+from viewer.session_bridge import GuiThreadDelivery, subscribe
 from viewer.settings import AppSettings
 from viewer.settings_dialog import SettingsDialog
 from viewer.shortcuts_dialog import ShortcutsDialog
 from viewer.study_browser import StudyBrowser
 from viewer.tag_browser import TagBrowser
-from viewer.workers import AnalysisJob, AnalysisRunner, TaskRunner
+from viewer.workers import TaskRunner
 
-#: How many full results (reconstruction + heatmap arrays) are kept in memory.
-RESULT_CACHE = 6
 #: File-dialog filter for images.
 IMAGE_FILTER = ("Images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff DICOMDIR);;"
                 "All files (*)")
-
-
-def _read_image(path: str) -> Any:
-    """Decode for "Analyse all" in a low-priority helper process; call from a worker."""
-    return BATCH_READER.read(path)
 
 
 def _read_and_prepare(path: str) -> tuple[Any, PreparedFrame]:
@@ -117,38 +110,30 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SQUID Viewer")
         self.setAcceptDrops(True)
         self.settings = settings or AppSettings()
-        self.catalog = Catalog()
+        #: The state: open studies, results, the image on screen, the model, the
+        #: operating point, the analysis. Its events arrive on the GUI thread.
+        self.session = Session(GuiThreadDelivery(self))
         self.tasks = TaskRunner(self)
-        #: Analyses with a scorer object in a thread (``use_scorer``: tests, no model file).
-        self.thread_runner = AnalysisRunner(self)
-        #: Analyses with the model file in the analysis service's worker process.
-        self.service = ServiceAnalysisRunner(self)
-        self.scorer: Any = None
-        #: The operating point flags are read at (a value; the model's default at first).
-        self.operating_point: OperatingPoint | None = None
-        self.model_info: dict[str, Any] | None = None
-        self._results: OrderedDict[tuple[str, int], Any] = OrderedDict()
-        self._current_key: str | None = None
         self._wanted_key: str | None = None
         self._image_cache: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
         self._batch = False
         self._failed: tuple[str | None, int] | None = None  # the image on screen that failed
         self._scans: set[_ScanProgress] = set()
-        self._wizard: Any = None
+        #: The training wizard, once opened.
+        self.wizard: Any = None
         #: Callable returning a ``ModelLibrary``; None = the user's data folder.
         self.library_factory: Any = None
         #: perf_counter() timestamps of the latest open and display (for the benchmark).
         self.timestamps: dict[str, float] = {}
 
         READER.warm_up()
-        BATCH_READER.warm_up()
         self._build_widgets()
         self._build_actions()
         self._build_menus_and_toolbar()
         self._connect()
         self._restore()
-        self._update_model_state()
+        self._on_model_changed(None)
         self._update_preset_labels()
 
     # -- construction ----------------------------------------------------------------
@@ -163,11 +148,10 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.frames)
         self.setCentralWidget(centre)
 
-        self.browser = StudyBrowser(self.catalog)
+        self.browser = StudyBrowser(self.session.catalog)
         self.browser_dock = self._dock("Studies", "studies", self.browser,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.score_panel = ScorePanel()
-        self.score_panel.operatingPointChosen.connect(self.set_operating_point)
         self.score_panel.analyseAnywayRequested.connect(self.analyse_anyway)
         self.overlay = OverlayControls(self.settings.overlay)
         side = QWidget()
@@ -299,22 +283,28 @@ class MainWindow(QMainWindow):
         self.addToolBar(bar)
 
     def _connect(self) -> None:
+        """Widgets to the session, the session's events to the widgets."""
+        session = self.session
         self.browser.imageSelected.connect(self.show_image)
-        self.frames.frameChanged.connect(self._on_frame)
+        self.frames.frameChanged.connect(session.set_frame)
+        self.score_panel.operatingPointChosen.connect(self.set_operating_point)
         self.overlay.changed.connect(self._on_overlay)
         self.panes.windowChanged.connect(self._on_window)
         self.panes.readoutChanged.connect(
             lambda text: self.statusBar().showMessage(text) if text else None)
-        for runner in (self.thread_runner, self.service):
-            runner.started.connect(self._on_analysis_started)
-            runner.resultReady.connect(self._on_result)
-            runner.itemFailed.connect(self._on_analysis_failed)
-            runner.progress.connect(self._on_progress)
-            runner.finished.connect(self._on_analysis_finished)
-        self.service.serviceFailed.connect(
-            lambda message: self._error("Analysis unavailable", message))
-        self.service.modelCompiled.connect(
-            lambda ok, why: self._on_model_compiled((self.scorer, ok, why or None)))
+        for event, slot in (
+                (session.model_changed, self._on_model_changed),
+                (session.model_ready, self._on_model_ready),
+                (session.model_failed, self._on_service_failed),
+                (session.model_compiled, self._on_model_compiled),
+                (session.operating_point_changed, self._on_operating_point_changed),
+                (session.frame_changed, self._on_frame),
+                (session.result_ready, self._on_result),
+                (session.analysis_failed, self._on_analysis_failed),
+                (session.run_started, self._on_analysis_started),
+                (session.run_progress, self._on_progress),
+                (session.run_finished, self._on_analysis_finished)):
+            subscribe(event, slot, self)
         self._on_overlay(self.overlay.settings())
 
     def _restore(self) -> None:
@@ -374,14 +364,12 @@ class MainWindow(QMainWindow):
     def _on_scanned(self, result: Any, select_first: bool, explicit: set[str]) -> None:
         if self._closing:
             return
-        entries = [Entry.from_meta(inst.path, inst.meta) for inst in result.instances]
-        rejected = [Rejected(Path(r.path), r.reason) for r in result.rejected
-                    if not is_document(Path(r.path), explicit)]
-        new = self.catalog.add(entries, rejected)
-        self.browser.rebuild()
+        rejected_before = len(self.session.catalog.rejected)
+        new = self.session.add_scan(result, explicit)
+        rejected = len(self.session.catalog.rejected) - rejected_before
         msg = f"Opened {len(new)} image(s)"
         if rejected:
-            msg += f"; {len(rejected)} file(s) could not be opened (see the list)"
+            msg += f"; {rejected} file(s) could not be opened (see the list)"
         self.statusBar().showMessage(msg, 8000)
         self.scanFinished.emit(len(new))
         # Show the first of the opened images in the order the browser lists them.
@@ -394,7 +382,7 @@ class MainWindow(QMainWindow):
 
     def show_image(self, key: str) -> None:
         """Display the image ``key`` (read in a worker unless cached)."""
-        if key not in self.catalog.entries:
+        if key not in self.session.catalog.entries:
             return
         self._wanted_key = key
         cached = self._image_cache.get(key)
@@ -416,18 +404,14 @@ class MainWindow(QMainWindow):
             self._image_cache.popitem(last=False)
         if key != self._wanted_key:
             return
-        self._current_key = key
-        entry = self.catalog.entries.get(key)
-        if entry is not None and entry.frames != getattr(image, "n_frames", 1):
-            entry.frames = getattr(image, "n_frames", 1)
-        frames = getattr(image, "n_frames", 1)
+        self.session.show(key, image)
         self.panes.set_image(image, 0, prepared)
-        self.frames.set_frames(frames, 0)
+        self.frames.set_frames(getattr(image, "n_frames", 1), 0)
         self.tags.set_dataset(getattr(image, "header", None))
         self._update_corner()
         self._update_preset_labels()
         self.setWindowTitle(f"SQUID Viewer — {Path(key).name}")
-        self.statusBar().showMessage(f"{Path(key).name}: {self._describe(image)}", 6000)
+        self.statusBar().showMessage(f"{Path(key).name}: {captions.describe(image)}", 6000)
         self.timestamps["shown"] = time.perf_counter()
         self._show_result_for_current()
         self.imageShown.emit(key)
@@ -436,15 +420,12 @@ class MainWindow(QMainWindow):
         if self._closing:
             return
         reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        entry = self.catalog.entries.pop(key, None)
-        path = entry.path if entry is not None else Path(key)
-        self.catalog.rejected.append(Rejected(path, reason))
-        self.browser.rebuild()
+        path = self.session.catalog.reject(key, reason).path
         if key == self._wanted_key:
-            self._current_key = None
+            self.session.show(None)
             self.panes.set_image(None)
             self.panes.set_no_result_message(f"Could not open {path.name}:\n{reason}")
-            self.panes.panes["original"].message.setText(f"Could not open {path.name}:\n{reason}")
+            self.panes.set_message("original", f"Could not open {path.name}:\n{reason}")
             self.tags.set_dataset(None)
             self.frames.set_frames(1)
         self.statusBar().showMessage(f"Could not open {path.name}: {reason}", 15000)
@@ -452,12 +433,9 @@ class MainWindow(QMainWindow):
 
     def close_all(self) -> None:
         """Forget every open image (cancels a running analysis)."""
-        self.runner.cancel()
-        self.catalog.clear()
-        self._results.clear()
+        self.session.clear()
         self._image_cache.clear()
-        self._current_key = self._wanted_key = None
-        self.browser.rebuild()
+        self._wanted_key = None
         self.panes.set_image(None)
         self.tags.set_dataset(None)
         self.frames.set_frames(1)
@@ -476,85 +454,62 @@ class MainWindow(QMainWindow):
             self.load_model(path)
 
     def load_model(self, path: str | os.PathLike[str], device: str | None = None) -> None:
-        """Load a model file and its scorer in a worker; scores so far are cleared."""
+        """Use a model file: described from its header at once (``modelLoaded``, or
+        ``modelFailed`` for a file that is not a model); its weights load in the analysis
+        service's worker process. Scores so far are cleared."""
         device = device or self.settings.device
-        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}…")
-        self.tasks.run(load_scorer, str(path), device,
-                       on_result=self._on_model_loaded,
-                       on_error=lambda e, p=str(path): self._on_model_failed(p, e))
-
-    @property
-    def runner(self) -> AnalysisRunner | ServiceAnalysisRunner:
-        """What analyses now: the service for a model file, else the thread runner."""
-        return self.service if self.service.has_model else self.thread_runner
-
-    def use_scorer(self, scorer: Any, info: dict[str, Any] | None = None) -> None:
-        """Analyse with ``scorer`` (an object with the ``Scorer`` interface, in a thread)
-        instead of a model file; ``info`` describes it as :func:`load_scorer` does. For
-        tests and embedding; a model file loaded later replaces it."""
-        self.thread_runner.cancel()
-        self.service.clear_model()
-        self.scorer = scorer
-        self.model_info = info if info is not None else {
-            "name": "scripted", "version": "test", "device": "cpu", "path": ""}
-        self._update_model_state()
-
-    def _on_model_loaded(self, loaded: tuple[Any, dict[str, Any]]) -> None:
-        if self._closing:
+        try:
+            self.session.load_model(str(path), device, compile=self.settings.compile_model)
+        except ModelDescriptionError as exc:
+            self._model_failed(f"{Path(path).name}: {exc}")
             return
-        self.thread_runner.cancel()
-        self.scorer, self.model_info = loaded
-        self.settings.model_path = self.model_info["path"]
-        # The model runs in the service's worker process; this scorer describes it
-        # (operating points, applicability) and the results are re-flagged with it.
-        self.service.set_model(self.model_info["path"], self.model_info["device"],
-                               compile=self.settings.compile_model)
-        self.catalog.clear_scores()
-        self._results.clear()
-        self.browser.refresh_scores()
-        self._update_model_state()
-        self.overlay.set_scale(self.model_info.get("heatmap_scale_max"),
-                               self.model_info.get("heatmap_units"))
-        note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
+        self.settings.model_path = str(path)
+        model = self.session.model
+        note = "" if model.calibrated else " (uncalibrated: scores are relative)"
         if self.settings.compile_model:
             # The analysis worker compiles its model; scores come at once from the
             # uncompiled networks and the compiled ones take over when ready.
             note += "; compiling it for this computer in the background"
         self.statusBar().showMessage(
-            f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
-            f"{self.model_info['device']}{note}", 8000)
-        self.modelLoaded.emit(self.model_info["name"])
-        if self._current_key and self.settings.auto_analyse:
+            f"Model {model.name} {model.version} loading on {device}{note}", 8000)
+        self.modelLoaded.emit(model.name)
+        if self.session.key and self.settings.auto_analyse:
             self.analyse_current()
 
-    def _on_model_compiled(self, outcome: tuple[Any, bool, str | None]) -> None:
-        scorer, compiled, error = outcome
-        if self._closing or scorer is not self.scorer:  # another model since
-            return
-        self.model_info["compiled"], self.model_info["compile_error"] = compiled, error
-        name = f"Model {self.model_info['name']} {self.model_info['version']}"
+    def _on_model_changed(self, model: ModelDescription | None) -> None:
+        """Another model (or none): its description everywhere, old results gone."""
+        self.score_panel.set_model(model, self.session.operating_point)
+        self.overlay.set_scale(getattr(model, "heatmap_scale_max", None),
+                               getattr(model, "heatmap_units", None))
+        self._update_no_result_message()
+        for ident in ("analyse", "analyse_all"):
+            self.actions_by_id[ident].setEnabled(model is not None)
+        if model is None:
+            self.overlay.set_no_model()
+        if self.session.key is not None:
+            self.panes.set_result(None)
+
+    def _on_model_ready(self, model: ModelDescription) -> None:
+        """The worker holds the weights: the device it runs on."""
+        self.score_panel.set_device(model.device)
+
+    def _on_model_compiled(self, compiled: bool, error: Any) -> None:
+        model = self.session.model
+        name = f"Model {model.name} {model.version}"
         self.statusBar().showMessage(
             f"{name} compiled" if compiled else f"{name} not compiled: {error}", 8000)
         self.modelCompiled.emit(compiled)
 
-    def _on_model_failed(self, path: str, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
-        self._error("Could not load the model", f"{Path(path).name}: {message}")
-        self.modelFailed.emit(message)
+    def _on_service_failed(self, message: str) -> None:
+        self._model_failed(message, "Analysis unavailable")
 
-    def _update_model_state(self) -> None:
-        info = self.model_info
-        self.operating_point = getattr(self.scorer, "operating_point", None)
-        self.score_panel.set_model(info, info.get("device", "") if info else "")
-        self._update_no_result_message()
-        for ident in ("analyse", "analyse_all"):
-            self.actions_by_id[ident].setEnabled(info is not None)
-        if info is None:
-            self.overlay.set_no_model()
+    def _model_failed(self, message: str, title: str = "Could not load the model") -> None:
+        self._error(title, message)
+        self.modelFailed.emit(message)
 
     def _update_no_result_message(self) -> None:
         self.panes.set_no_result_message(
-            "Not analysed yet (F5)" if self.model_info else
+            "Not analysed yet (F5)" if self.session.has_model else
             "No model loaded\nModel ▸ Open model file… (Ctrl+M)")
 
     def _library(self) -> Any:
@@ -588,31 +543,30 @@ class MainWindow(QMainWindow):
 
     def open_training_wizard(self) -> None:
         """Model ▸ Train: the wizard's new model is loaded here when activated."""
-        if self._wizard is not None and self._wizard.isVisible():
-            self._wizard.raise_()
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
             return
         try:
             from viewer.wizard import TrainingWizard
 
-            self._wizard = TrainingWizard(self._library(), parent=self)
+            self.wizard = TrainingWizard(self._library(), parent=self)
         except Exception as exc:  # a missing or broken wizard must not take the viewer down
             self._error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
             return
-        self._wizard.activeModelChanged.connect(self._on_active_model_changed)
-        self._wizard.open()
+        self.wizard.activeModelChanged.connect(self._on_active_model_changed)
+        self.wizard.open()
 
     def show_model_info(self) -> None:
         """Model ▸ Model information."""
-        if self.model_info is None:
+        m, op = self.session.model, self.session.operating_point
+        if m is None:
             self._info("Model", "No model loaded. Model ▸ Open model file… (Ctrl+M).")
             return
-        i = self.model_info
         self._info("Model", "\n".join([
-            f"Name: {i['name']}", f"Version: {i['version']}", f"File: {i['path']}",
-            f"Device: {i['device']}",
-            f"Operating point: {i.get('operating_point') or 'none set'}",
-            f"Calibrated on normal images: {'yes' if i.get('calibrated') else 'no'}",
-            f"Heatmap scale: 0–{i.get('heatmap_scale_max') or '?'} {i.get('heatmap_units') or ''}",
+            f"Name: {m.name}", f"Version: {m.version}", f"File: {m.path}",
+            f"Device: {m.device}", f"Operating point: {op.name if op else 'none set'}",
+            f"Calibrated on normal images: {'yes' if m.calibrated else 'no'}",
+            f"Heatmap scale: 0–{m.heatmap_scale_max or '?'} {m.heatmap_units}",
         ]))
 
     # -- analysis --------------------------------------------------------------------
@@ -624,74 +578,38 @@ class MainWindow(QMainWindow):
 
     def analyse_current(self, force: bool = False) -> None:
         """Score the image and frame on screen (``force``: even when not applicable)."""
-        if self.scorer is None:
+        if not self.session.has_model:
             self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
                                          8000)
             return
-        image = self.panes.image
-        key = self._current_key
-        if image is None or key is None:
+        if self.session.key is None or self.session.image is None:
             return
         self.score_panel.set_busy()
         self._failed = None
         self.timestamps["analyse"] = time.perf_counter()
-        if self.service.has_model:  # first in the queue, also during "Analyse all"
-            self.service.analyse([(key, self.panes.frame, force)], visible=True)
-            return
-        if self.runner.busy and self._batch:
-            return  # "Analyse all" will reach this image; its result is shown on arrival
-        self._batch = False
-        pixels = image.frame(self.panes.frame) if hasattr(image, "frame") else image.pixels
-        self.thread_runner.analyse(self.scorer, [AnalysisJob(
-            key, self.panes.frame, pixels=pixels, meta=getattr(image, "meta", None),
-            force=force)])
+        self.session.analyse_current(force)  # first in the queue, also during "Analyse all"
 
     def analyse_all(self) -> None:
         """Score every image in the browser not yet scored; the worklist re-sorts live."""
-        if self.scorer is None:
+        if not self.session.has_model:
             self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
                                          8000)
             return
-        if self.service.has_model:
-            self._analyse_all_in_service()
-            return
-        jobs = []
-        for entry in self.catalog.unscored():
-            if entry.key == self._current_key and self.panes.image is not None:
-                image = self.panes.image
-                jobs.append(AnalysisJob(entry.key, self.panes.frame,
-                                        pixels=image.frame(self.panes.frame),
-                                        meta=getattr(image, "meta", None)))
-            else:
-                jobs.append(AnalysisJob(entry.key, 0, path=entry.key))
-        if not jobs:
+        self._batch = True
+        if not self.session.analyse_all():
+            self._batch = False
             self.statusBar().showMessage("Every image is already scored", 5000)
             self.analysisFinished.emit(False)
-            return
-        self._batch = True
-        self.thread_runner.analyse(self.scorer, jobs, read=_read_image)
-
-    def _analyse_all_in_service(self) -> None:
-        """Queue every unscored image in the service; the one on screen goes first."""
-        current = self._current_key if self.panes.image is not None else None
-        jobs = [(e.key, self.panes.frame if e.key == current else 0, False)
-                for e in self.catalog.unscored()]
-        if not jobs:
-            self.statusBar().showMessage("Every image is already scored", 5000)
-            self.analysisFinished.emit(False)
-            return
-        self._batch = True
-        self.service.analyse(jobs, first=current)
 
     def _update_cancel_enabled(self) -> None:
-        self.actions_by_id["cancel"].setEnabled(self.runner.busy or bool(self._scans))
+        self.actions_by_id["cancel"].setEnabled(self.session.busy or bool(self._scans))
 
     def cancel_analysis(self) -> None:
         """Stop the running analysis after the image in progress, and any folder scan."""
         for scan_progress in self._scans:
             scan_progress.cancelled = True
-        if self.runner.busy:
-            self.runner.cancel()
+        if self.session.busy:
+            self.session.cancel()
             self.statusBar().showMessage("Cancelling analysis…", 4000)
 
     def _on_analysis_started(self, total: int) -> None:
@@ -713,75 +631,49 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_button.hide()
         self._update_cancel_enabled()
+        entries = self.session.catalog.entries
         if self._batch:
-            scored = sum(1 for e in self.catalog.entries.values() if e.summary is not None)
+            scored = sum(1 for e in entries.values() if e.summary is not None)
             self.statusBar().showMessage(
                 f"Analysis {'cancelled' if cancelled else 'done'}: {scored} of "
-                f"{len(self.catalog.entries)} image(s) analysed{self._review_count()}", 8000)
+                f"{len(entries)} image(s) analysed{self._review_count()}", 8000)
         self._batch = False
-        key = (self._current_key, self.panes.frame)
-        if self._current_key and key not in self._results and key != self._failed:
+        session = self.session
+        if (session.key and session.result is None
+                and (session.key, session.frame) != self._failed):
             self.score_panel.set_result(None)  # its error, if it failed, stays
         self.analysisFinished.emit(cancelled)
 
     def _review_count(self) -> str:
-        n = sum(1 for e in self.catalog.entries.values()
+        n = sum(1 for e in self.session.catalog.entries.values()
                 if e.summary is not None and e.summary.needs_review)
         return f", {n} need review (not applicable or outside the training data)" if n else ""
 
     def set_operating_point(self, name: str) -> None:
         """Flag at another of the model's stored operating points: every score so far is
         re-flagged (no image is analysed again) and later results use it."""
-        points = getattr(self.scorer, "operating_points", ())
-        if self.scorer is None or not points:
+        if self.session.model is None or not self.session.model.operating_points:
             return
         try:
-            op = point_named(points, name)
+            self.session.set_operating_point(name)
         except KeyError as exc:
             self.statusBar().showMessage(str(exc.args[0]), 8000)
-            return
-        self.operating_point = op
-        if self.model_info is not None:
-            self.model_info["operating_point"] = name
-        for key, entry in self.catalog.entries.items():
-            if entry.summary is not None:
-                self.catalog.set_summary(key, dataclasses.replace(
-                    entry.summary, flagged=op.flag(entry.summary.score),
-                    operating_point=op.name, operating_threshold=op.threshold))
-        for cache_key, result in list(self._results.items()):
-            self._results[cache_key] = self._with_operating_point(result)
-        self.browser.refresh_scores()
-        current = self._results.get((self._current_key, self.panes.frame))
+
+    def _on_operating_point_changed(self, op: Any) -> None:
+        self.score_panel.set_operating_point(op)
+        current = self.session.result
         if current is not None:
             self._show_result(current)
-        flagged = sum(1 for e in self.catalog.entries.values()
+        flagged = sum(1 for e in self.session.catalog.entries.values()
                       if e.summary is not None and e.summary.flagged)
         self.statusBar().showMessage(
-            f"Operating point {name}: flag if score ≥ {op.threshold:.1f}; "
+            f"Operating point {op.name}: flag if score ≥ {op.threshold:.1f}; "
             f"{flagged} image(s) flagged", 8000)
-
-    def _with_operating_point(self, result: Any) -> Any:
-        """``result`` read at the operating point in use (results are made at the model
-        file's default; the user may have chosen another)."""
-        if self.operating_point is None or not hasattr(result, "at"):
-            return result
-        return result.at(self.operating_point)
 
     def _on_result(self, key: str, frame: int, result: Any) -> None:
         if self._closing:
             return
-        result = self._with_operating_point(result)
-        self.catalog.set_summary(key, ScoreSummary.from_result(result, frame))
-        self.browser.update_score(key)
-        self._results[(key, frame)] = result
-        self._results.move_to_end((key, frame))
-        # Evict the least recently added, but never the image on screen: with the image on
-        # screen analysed first, a run of more than RESULT_CACHE others would push it out.
-        shown = (self._current_key, self.panes.frame)
-        while len(self._results) > RESULT_CACHE:
-            oldest = next(k for k in self._results if k != shown)
-            del self._results[oldest]
-        if key == self._current_key and frame == self.panes.frame:
+        if key == self.session.key and frame == self.session.frame:
             self._show_result(result)
             self.timestamps["result"] = time.perf_counter()
             self.resultShown.emit(key)
@@ -790,12 +682,8 @@ class MainWindow(QMainWindow):
         name = Path(key).name if key else "analysis"
         verb = "open" if unreadable else "analyse"
         self.statusBar().showMessage(f"Could not {verb} {name}: {message}", 15000)
-        if unreadable and key in self.catalog.entries:
-            entry = self.catalog.entries.pop(key)
-            self.catalog.rejected.append(Rejected(entry.path, message))
-            self.browser.remove(key)
-        elif key and key == self._current_key:
-            self._failed = (key, self.panes.frame)
+        if not unreadable and key and key == self.session.key:
+            self._failed = (key, self.session.frame)
             self.score_panel.set_busy(f"Could not analyse: {message}")
 
     def _show_result(self, result: Any) -> None:
@@ -811,15 +699,15 @@ class MainWindow(QMainWindow):
         self.score_panel.set_result(result)
 
     def _show_result_for_current(self) -> None:
-        result = self._results.get((self._current_key, self.panes.frame))
+        result = self.session.result
         if result is not None:
             self._show_result(result)
-            self.resultShown.emit(self._current_key)
+            self.resultShown.emit(self.session.key)
             return
         self.panes.set_result(None)
         self._update_no_result_message()
         self.score_panel.set_result(None)
-        if self.scorer is not None and self.settings.auto_analyse:
+        if self.session.has_model and self.settings.auto_analyse:
             self.analyse_current()
 
     def _on_frame(self, frame: int) -> None:
@@ -868,57 +756,37 @@ class MainWindow(QMainWindow):
         self.tags.search.setFocus()
 
     def _update_corner(self) -> None:
-        image = self.panes.image
-        if image is None:
-            self.panes.set_corner_text("")
-            return
-        m = image.meta
-        lines = list(dict.fromkeys(x for x in (m.patient_name, m.patient_id) if x))
-        study = " ".join(x for x in (m.study_date, m.modality, m.body_part, m.view_position) if x)
-        if study:
-            lines.append(study)
-        lines.append(f"{m.columns or image.pixels.shape[-1]} × {m.rows or image.pixels.shape[-2]}"
-                     + (f"  frame {self.panes.frame + 1}/{image.n_frames}"
-                        if image.n_frames > 1 else ""))
-        w = self.panes.state.window
-        lines.append(f"W {w.width:.5g} L {w.center:.5g} ({w.name})" if w else "File display")
-        self.panes.set_corner_text("\n".join(lines))
-
-    @staticmethod
-    def _describe(image: Any) -> str:
-        m = image.meta
-        parts = [m.modality or ("DICOM" if m.is_dicom else "image"),
-                 f"{m.columns}×{m.rows}" if m.rows else "", m.photometric, m.transfer_syntax]
-        return ", ".join(p for p in parts if p)
+        self.panes.set_corner_text(captions.corner_text(self.session.image, self.session.frame,
+                                                        self.panes.state.window))
 
     # -- exports ---------------------------------------------------------------------
 
     def _ask_save(self, title: str, suffix: str, filt: str) -> str:
-        stem = Path(self._current_key).stem if self._current_key else "squid"
+        stem = Path(self.session.key).stem if self.session.key else "squid"
         start = str(Path(self.settings.last_folder) / f"{stem}_{suffix}")
         path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
         return path
 
-    def _study_lines(self, anonymise: bool) -> list[str]:
-        image = self.panes.image
-        if image is None or anonymise:
-            return []
-        m = image.meta
-        who = " ".join(dict.fromkeys(x for x in (m.patient_name, m.patient_id) if x))
-        what = " ".join(x for x in (m.study_date, m.modality, m.body_part, m.view_position) if x)
-        return [x for x in (who, what) if x]
+    def screen_view(self) -> ScreenView | None:
+        """The image on screen with its result, as values (None: nothing analysed)."""
+        s = self.session
+        if s.image is None or s.result is None or s.result.score is None:
+            return None
+        return ScreenView(s.image, s.frame, s.result, self.panes.state, self.panes.overlay_look)
 
     def report_content(self) -> exports.ReportContent:
         """What a report of the image on screen shows."""
-        source = Path(self._current_key).name if self._current_key else ""
+        source = Path(self.session.key).name if self.session.key else ""
         anonymise = self.settings.anonymise_exports
-        return exports.report_content(self.panes, self.panes.result,
-                                      "" if anonymise else source, self.overlay.lut(),
-                                      self._study_lines(anonymise))
+        view = self.screen_view()
+        if view is None:
+            raise ValueError("nothing to report: open an image and analyse it first")
+        return exports.report_content(view, "" if anonymise else source,
+                                      captions.study_lines(self.session.image, anonymise))
 
     def export_report(self, kind: str, path: str | None = None) -> Path | None:
         """Write the report of the image on screen as PNG or PDF."""
-        if self.panes.result is None:
+        if self.screen_view() is None:
             self._error("Nothing to report", "Open an image and analyse it first.")
             return None
         path = path or self._ask_save("Export report", f"report.{kind}",
@@ -957,7 +825,7 @@ class MainWindow(QMainWindow):
             return None
         anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
         try:
-            n = exports.save_scores_csv(path, self.catalog, anonymise)
+            n = exports.save_scores_csv(path, self.session.catalog, anonymise)
         except OSError as exc:
             self._error("Export failed", str(exc))
             return None
@@ -983,7 +851,8 @@ class MainWindow(QMainWindow):
 
         Returns the target path (None if nothing can be exported or the user cancelled).
         """
-        if self.panes.result is None:
+        view = self.screen_view()
+        if view is None:
             self._error("Nothing to export", "Open an image and analyse it first.")
             return None
         path = path or self._ask_save("Export DICOM", suffix, "DICOM (*.dcm)")
@@ -991,7 +860,7 @@ class MainWindow(QMainWindow):
             return None
         anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
         try:
-            job = make_job(self.panes, anonymise)
+            job = make_job(view, anonymise)
         except ValueError as exc:
             self._error("Export failed", str(exc))
             return None
@@ -1008,8 +877,9 @@ class MainWindow(QMainWindow):
             return
         self.actions_by_id["anonymise"].setChecked(self.settings.anonymise_exports)
         after = (self.settings.device, self.settings.compile_model)
-        if after != before and self.model_info:
-            self.load_model(self.model_info["path"], self.settings.device)
+        model = self.session.model
+        if after != before and model is not None and model.path:
+            self.load_model(model.path, self.settings.device)
 
     def show_shortcuts(self) -> None:
         """Help ▸ Keyboard shortcuts."""
@@ -1083,7 +953,6 @@ class MainWindow(QMainWindow):
         self.settings.window_state = self.saveState()
         self.settings.overlay = self.overlay.settings()
         self.settings.sync()
-        self.thread_runner.stop()
-        self.service.stop()
+        self.session.close()
         self.pacs.shutdown()
         super().closeEvent(event)
