@@ -303,7 +303,8 @@ class MainWindow(QMainWindow):
                 (session.analysis_failed, self._on_analysis_failed),
                 (session.run_started, self._on_analysis_started),
                 (session.run_progress, self._on_progress),
-                (session.run_finished, self._on_analysis_finished)):
+                (session.run_finished, self._on_analysis_finished),
+                (session.cleared, self._on_cleared)):
             subscribe(event, slot, self)
         self._on_overlay(self.overlay.settings())
 
@@ -434,6 +435,9 @@ class MainWindow(QMainWindow):
     def close_all(self) -> None:
         """Forget every open image (cancels a running analysis)."""
         self.session.clear()
+
+    def _on_cleared(self) -> None:
+        """The session forgot every image: so does every widget."""
         self._image_cache.clear()
         self._wanted_key = None
         self.panes.set_image(None)
