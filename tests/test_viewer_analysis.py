@@ -39,7 +39,7 @@ def test_without_a_model_the_viewer_says_so_and_still_views(qtbot, window) -> No
     assert not window.actions_by_id["analyse"].isEnabled()
     window.analyse_current()
     assert "No model loaded" in window.statusBar().currentMessage()
-    assert window.export_report("png", "/nonexistent/never.png") is None
+    assert window.exporter.export_report("png", "/nonexistent/never.png") is None
     assert window.panes.panes["original"].image.image is not None  # still a viewer
 
 

@@ -62,16 +62,16 @@ def test_outside_shows_the_score_labelled_uncalibrated(qtbot, window, tmp_path) 
     assert "uncalibrated" in panel.state.text() and "NEEDS REVIEW" in panel.flag.text()
     assert panel.guard.text().startswith("OUTSIDE (distance")
     assert not panel.analyse_anyway.isVisibleTo(panel)
-    with qtbot.waitSignal(window.exportFinished, timeout=30000):
-        out = window.export_sr(str(tmp_path / "sr.dcm"), anonymise=True)
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000):
+        out = window.exporter.export_sr(str(tmp_path / "sr.dcm"), anonymise=True)
     ds = pydicom.dcmread(out)
     texts = {item.ConceptNameCodeSequence[0].CodeMeaning: getattr(item, "TextValue", None)
              for item in ds.ContentSequence}
     assert texts["Result status"].startswith("outside: outside the model's training data")
-    content = window.report_content()  # the report states it too, never "not flagged"
+    content = window.exporter.report_content()  # the report states it too, never "not flagged"
     assert content.status == "outside" and "training data" in content.status_reason
-    with qtbot.waitSignal(window.exportFinished, timeout=30000):
-        window.export_report("pdf", str(tmp_path / "report.pdf"))
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000):
+        window.exporter.export_report("pdf", str(tmp_path / "report.pdf"))
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -108,7 +108,7 @@ def test_worklist_puts_needs_review_with_the_flagged_and_filters(qtbot, window, 
     assert len(window.browser.visible_keys()) == 3
     window.browser.set_filter("all")
     assert len(window.browser.visible_keys()) == 4
-    out = window.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
+    out = window.exporter.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
     rows = {Path(r["file"]).name: r for r in csv.DictReader(out.open())}
     assert [Path(r["file"]).name for r in csv.DictReader(out.open())] == order
     assert rows[MR.name]["status"] == "not-applicable" and rows[MR.name]["score"] == ""

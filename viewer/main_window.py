@@ -21,35 +21,35 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from squid_core.session import ModelDescription, ModelDescriptionError, Session
 from squid_core.version import __version__
-from viewer import captions, exports
-from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
+from viewer import captions
+from viewer.actions import ACTIONS, make_action, window_preset_specs
 from viewer.display import PreparedFrame
+from viewer.export_actions import ExportActions
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
+from viewer.menus import RecentMenu, build_menus_and_toolbar
 from viewer.model_loader import default_model_path
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
 from viewer.reader_process import READER
+from viewer.scanning import Scans
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
-from viewer.screen_image import ScreenView
 from viewer.session_bridge import GuiThreadDelivery, subscribe
 from viewer.settings import AppSettings
 from viewer.settings_dialog import SettingsDialog
@@ -68,28 +68,6 @@ def _read_and_prepare(path: str) -> tuple[Any, PreparedFrame]:
     return READER.read_prepared(path)
 
 
-class _ScanProgress(QObject):
-    """Carries scan progress from the worker thread to the status bar (queued signal)."""
-
-    progress = Signal(int, int)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.cancelled = False
-
-    def __call__(self, done: int, total: int, _path: Any) -> bool:
-        """``squid_core.io.scan`` progress callback; False cancels the scan."""
-        if done % 25 == 0 or done == total:
-            self.progress.emit(done, total)
-        return not self.cancelled
-
-
-def _scan(paths: list[str], progress: _ScanProgress) -> Any:
-    from squid_core.io import scan
-
-    return scan(paths, progress=progress)
-
-
 class MainWindow(QMainWindow):
     """SQUID Viewer's main window."""
 
@@ -101,8 +79,6 @@ class MainWindow(QMainWindow):
     modelLoaded = Signal(str)
     modelCompiled = Signal(bool)  # after a background compilation: compiled or not
     modelFailed = Signal(str)
-    exportFinished = Signal(str)
-    exportFailed = Signal(str)
 
     def __init__(self, settings: AppSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -119,7 +95,6 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._batch = False
         self._failed: tuple[str | None, int] | None = None  # the image on screen that failed
-        self._scans: set[_ScanProgress] = set()
         #: The training wizard, once opened.
         self.wizard: Any = None
         #: Callable returning a ``ModelLibrary``; None = the user's data folder.
@@ -127,10 +102,19 @@ class MainWindow(QMainWindow):
         #: perf_counter() timestamps of the latest open and display (for the benchmark).
         self.timestamps: dict[str, float] = {}
 
+        self.scans = Scans(self.tasks, self)
+        #: File ▸ Export (report, CSV, Secondary Capture, SR).
+        self.exporter = ExportActions(self)
+
         READER.warm_up()
         self._build_widgets()
         self._build_actions()
-        self._build_menus_and_toolbar()
+        self.recent_menu = RecentMenu(self)
+        self.recent_menu.chosen.connect(lambda path: self.open_paths([path]))
+        self.recent_menu.clearRequested.connect(self._clear_recent)
+        build_menus_and_toolbar(self, self.actions_by_id, self.recent_menu,
+                                [self.pacs_dock.toggleViewAction()])
+        self.recent_menu.set_paths(self.settings.recent_files)
         self._connect()
         self._restore()
         self._on_model_changed(None)
@@ -212,9 +196,12 @@ class MainWindow(QMainWindow):
         a = self.actions_by_id
         handlers = {
             "open_files": self.open_files_dialog, "open_folder": self.open_folder_dialog,
-            "close_all": self.close_all, "export_png": lambda: self.export_report("png"),
-            "export_pdf": lambda: self.export_report("pdf"), "export_csv": self.export_csv,
-            "export_sc": self.export_secondary_capture, "export_sr": self.export_sr,
+            "close_all": self.close_all,
+            "export_png": lambda: self.exporter.export_report("png"),
+            "export_pdf": lambda: self.exporter.export_report("pdf"),
+            "export_csv": self.exporter.export_csv,
+            "export_sc": self.exporter.export_secondary_capture,
+            "export_sr": self.exporter.export_sr,
             "settings": self.open_settings, "quit": self.close,
             "fit": self.panes.fit, "one_to_one": self.panes.one_to_one,
             "zoom_in": lambda: self.panes.zoom(1.25), "zoom_out": lambda: self.panes.zoom(0.8),
@@ -254,38 +241,15 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_analysis)
         a["cancel"].setEnabled(False)
 
-    def _build_menus_and_toolbar(self) -> None:
-        menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
-        self.recent_menu = QMenu("Open &recent", self)
-        for action in self.actions_by_id.values():
-            spec_menu = next((s.menu for s in (*ACTIONS, *window_preset_specs())
-                              if s.id == action.objectName()), "View")
-            menus[spec_menu].addAction(action)
-            if action.objectName() == "open_folder":
-                menus["File"].addMenu(self.recent_menu)
-            if action.objectName() in ("close_all", "anonymise", "export_sr", "settings",
-                                       "reset_view",
-                                       "full_screen", "cancel"):
-                menus[spec_menu].addSeparator()
-        menus["View"].addAction(self.pacs_dock.toggleViewAction())
-        self._rebuild_recent_menu()
-
-        bar = QToolBar("Main", self)
-        bar.setObjectName("toolbar_main")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for group in (("open_files", "open_folder"), ("analyse", "analyse_all", "cancel"),
-                      ("fit", "one_to_one", "rotate_cw", "flip_h", "flip_v", "invert",
-                       "reset_view", "measure", "magnifier"), ("toggle_overlay", "worklist", "tags")):
-            for ident in group:
-                bar.addAction(self.actions_by_id[ident])
-            bar.addSeparator()
-        self.addToolBar(bar)
-
     def _connect(self) -> None:
         """Widgets to the session, the session's events to the widgets."""
         session = self.session
         self.browser.imageSelected.connect(self.show_image)
+        self.scans.progress.connect(
+            lambda done, total: self.statusBar().showMessage(f"Scanning… {done} / {total} files"))
+        self.scans.scanned.connect(self._on_scanned)
+        self.scans.failed.connect(lambda message: self.show_error("Could not scan", message))
+        self.scans.activeChanged.connect(self._update_cancel_enabled)
         self.frames.frameChanged.connect(session.set_frame)
         self.score_panel.operatingPointChosen.connect(self.set_operating_point)
         self.overlay.changed.connect(self._on_overlay)
@@ -341,28 +305,11 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(first if first.is_dir() else first.parent)
         for p in paths:
             self.settings.add_recent(p)
-        self._rebuild_recent_menu()
+        self.recent_menu.set_paths(self.settings.recent_files)
         self.statusBar().showMessage(f"Scanning {len(paths)} path(s)…")
-        explicit = {str(Path(p)) for p in paths}
-        progress = _ScanProgress(self)
-        progress.progress.connect(
-            lambda done, total: self.statusBar().showMessage(f"Scanning… {done} / {total} files"))
-        self._scans.add(progress)
-        self._update_cancel_enabled()
+        self.scans.start(paths, select_first)
 
-        def finished(result: Any) -> None:
-            self._scans.discard(progress)
-            self._update_cancel_enabled()
-            self._on_scanned(result, select_first, explicit)
-
-        def failed(exc: BaseException) -> None:
-            self._scans.discard(progress)
-            self._update_cancel_enabled()
-            self._error("Could not scan", str(exc))
-
-        self.tasks.run(_scan, paths, progress, on_result=finished, on_error=failed)
-
-    def _on_scanned(self, result: Any, select_first: bool, explicit: set[str]) -> None:
+    def _on_scanned(self, result: Any, explicit: set[str], select_first: bool) -> None:
         if self._closing:
             return
         rejected_before = len(self.session.catalog.rejected)
@@ -508,7 +455,7 @@ class MainWindow(QMainWindow):
         self._model_failed(message, "Analysis unavailable")
 
     def _model_failed(self, message: str, title: str = "Could not load the model") -> None:
-        self._error(title, message)
+        self.show_error(title, message)
         self.modelFailed.emit(message)
 
     def _update_no_result_message(self) -> None:
@@ -534,7 +481,7 @@ class MainWindow(QMainWindow):
 
             dialog = ModelLibraryDialog(self._library(), parent=self)
         except Exception as exc:  # a missing or broken library must not take the viewer down
-            self._error("Model library unavailable", f"{type(exc).__name__}: {exc}")
+            self.show_error("Model library unavailable", f"{type(exc).__name__}: {exc}")
             return
         dialog.activeModelChanged.connect(self._on_active_model_changed)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -555,7 +502,7 @@ class MainWindow(QMainWindow):
 
             self.wizard = TrainingWizard(self._library(), parent=self)
         except Exception as exc:  # a missing or broken wizard must not take the viewer down
-            self._error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
+            self.show_error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
             return
         self.wizard.activeModelChanged.connect(self._on_active_model_changed)
         self.wizard.open()
@@ -606,12 +553,11 @@ class MainWindow(QMainWindow):
             self.analysisFinished.emit(False)
 
     def _update_cancel_enabled(self) -> None:
-        self.actions_by_id["cancel"].setEnabled(self.session.busy or bool(self._scans))
+        self.actions_by_id["cancel"].setEnabled(self.session.busy or self.scans.active)
 
     def cancel_analysis(self) -> None:
         """Stop the running analysis after the image in progress, and any folder scan."""
-        for scan_progress in self._scans:
-            scan_progress.cancelled = True
+        self.scans.cancel()
         if self.session.busy:
             self.session.cancel()
             self.statusBar().showMessage("Cancelling analysis…", 4000)
@@ -763,114 +709,6 @@ class MainWindow(QMainWindow):
         self.panes.set_corner_text(captions.corner_text(self.session.image, self.session.frame,
                                                         self.panes.state.window))
 
-    # -- exports ---------------------------------------------------------------------
-
-    def _ask_save(self, title: str, suffix: str, filt: str) -> str:
-        stem = Path(self.session.key).stem if self.session.key else "squid"
-        start = str(Path(self.settings.last_folder) / f"{stem}_{suffix}")
-        path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
-        return path
-
-    def screen_view(self) -> ScreenView | None:
-        """The image on screen with its result, as values (None: nothing analysed)."""
-        s = self.session
-        if s.image is None or s.result is None or s.result.score is None:
-            return None
-        return ScreenView(s.image, s.frame, s.result, self.panes.state, self.panes.overlay_look)
-
-    def report_content(self) -> exports.ReportContent:
-        """What a report of the image on screen shows."""
-        source = Path(self.session.key).name if self.session.key else ""
-        anonymise = self.settings.anonymise_exports
-        view = self.screen_view()
-        if view is None:
-            raise ValueError("nothing to report: open an image and analyse it first")
-        return exports.report_content(view, "" if anonymise else source,
-                                      captions.study_lines(self.session.image, anonymise))
-
-    def export_report(self, kind: str, path: str | None = None) -> Path | None:
-        """Write the report of the image on screen as PNG or PDF."""
-        if self.screen_view() is None:
-            self._error("Nothing to report", "Open an image and analyse it first.")
-            return None
-        path = path or self._ask_save("Export report", f"report.{kind}",
-                                      f"{kind.upper()} (*.{kind})")
-        if not path:
-            return None
-        try:
-            content = self.report_content()
-        except ValueError as exc:
-            self._error("Export failed", str(exc))
-            return None
-        # Painting on a QImage or QPdfWriter is allowed outside the GUI thread.
-        saver = exports.save_report_png if kind == "png" else exports.save_report_pdf
-        self._run_export(saver, path, content, note="")
-        return Path(path)
-
-    def _run_export(self, func: Any, path: str, *args: Any, note: str) -> None:
-        """Run ``func(path, *args)`` in a worker; report in the status bar and by signal."""
-        self.statusBar().showMessage(f"Writing {Path(path).name}{note}…")
-
-        def done(out: Path) -> None:
-            self.statusBar().showMessage(f"Written {out}{note}", 8000)
-            self.exportFinished.emit(str(out))
-
-        def failed(exc: BaseException) -> None:  # highdicom/pydicom raise many types
-            text = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
-            self._error("Export failed", text)
-            self.exportFailed.emit(str(exc))
-
-        self.tasks.run(func, path, *args, on_result=done, on_error=failed)
-
-    def export_csv(self, path: str | None = None, anonymise: bool | None = None) -> Path | None:
-        """Scores of everything opened, as CSV."""
-        path = path or self._ask_save("Export scores", "scores.csv", "CSV (*.csv)")
-        if not path:
-            return None
-        anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
-        try:
-            n = exports.save_scores_csv(path, self.session.catalog, anonymise)
-        except OSError as exc:
-            self._error("Export failed", str(exc))
-            return None
-        self.statusBar().showMessage(f"{n} row(s) written to {path}", 8000)
-        return Path(path)
-
-    def export_secondary_capture(self, path: str | None = None,
-                                 anonymise: bool | None = None) -> Path | None:
-        """The heatmap over the original as a DICOM Secondary Capture (written in a
-        worker; ``exportFinished`` or ``exportFailed`` follows)."""
-        return self._export_dicom(exports.secondary_capture_job, "overlay_sc.dcm", path,
-                                  anonymise)
-
-    def export_sr(self, path: str | None = None, anonymise: bool | None = None) -> Path | None:
-        """The score as a DICOM Comprehensive SR (written in a worker; ``exportFinished``
-        or ``exportFailed`` follows)."""
-        return self._export_dicom(exports.structured_report_job, "score_sr.dcm", path,
-                                  anonymise)
-
-    def _export_dicom(self, make_job: Any, suffix: str, path: str | None,
-                      anonymise: bool | None) -> Path | None:
-        """Collect what is on screen now, write the DICOM file in a worker.
-
-        Returns the target path (None if nothing can be exported or the user cancelled).
-        """
-        view = self.screen_view()
-        if view is None:
-            self._error("Nothing to export", "Open an image and analyse it first.")
-            return None
-        path = path or self._ask_save("Export DICOM", suffix, "DICOM (*.dcm)")
-        if not path:
-            return None
-        anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
-        try:
-            job = make_job(view, anonymise)
-        except ValueError as exc:
-            self._error("Export failed", str(exc))
-            return None
-        self._run_export(job, path, note=" (anonymised)" if anonymise else "")
-        return Path(path)
-
     # -- dialogs ---------------------------------------------------------------------
 
     def open_settings(self) -> None:
@@ -898,7 +736,9 @@ class MainWindow(QMainWindow):
                    "with SQUID (Xiang et al., CVPR 2023), trained on normal studies only.\n\n"
                    f"{RESEARCH_NOTE}")
 
-    def _error(self, title: str, text: str) -> None:
+    def show_error(self, title: str, text: str) -> None:
+        """A problem the user should know of: in the status bar, and in a message box
+        when there is a screen."""
         self.statusBar().showMessage(f"{title}: {text}", 15000)
         if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
             return  # no one to click OK: the status bar carries the message
@@ -913,20 +753,9 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.settings.recent_files
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
-        if recent:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list").triggered.connect(self._clear_recent)
-        self.recent_menu.setEnabled(bool(recent))
-
     def _clear_recent(self) -> None:
         self.settings.clear_recent()
-        self._rebuild_recent_menu()
+        self.recent_menu.set_paths(self.settings.recent_files)
 
     # -- drag and drop, close --------------------------------------------------------
 
@@ -951,8 +780,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Remember geometry and overlay, stop workers, then close."""
         self._closing = True
-        for scan_progress in self._scans:
-            scan_progress.cancelled = True
+        self.scans.cancel()
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.overlay = self.overlay.settings()

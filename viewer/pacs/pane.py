@@ -89,7 +89,7 @@ def _message(exc: BaseException) -> str:
 class PacsPane(QWidget):
     """Query a remote node, retrieve into the browser, send results back.
 
-    ``window``: the main window (its ``tasks``, ``settings``, ``screen_view``, ``open_paths``
+    ``window``: the main window (its ``tasks``, ``settings``, ``exporter``, ``open_paths``
     and ``resultShown`` are used). Signals, for observers and tests:
     ``echoed(str)``, ``searched(int)``, ``retrieved(list)`` (paths), ``sent(int)``,
     ``failed(str)`` (the message shown).
@@ -389,7 +389,7 @@ class PacsPane(QWidget):
 
     def send_results(self, node: DimseNode | DicomWebNode | None = None) -> None:
         """Send the SC and SR of the image on screen to ``node`` (the chosen one)."""
-        view = self.window_.screen_view()
+        view = self.window_.exporter.screen_view()
         if view is None:
             self._show_error("Nothing to send: open an image and analyse it first.")
             return
