@@ -59,7 +59,7 @@ def test_analyse_all_scores_in_a_worker_process_image_on_screen_first(qtbot, win
     assert _worker_pid(window) != os.getpid()
     assert all(e.summary is not None for e in window.session.catalog.entries.values())
     assert window.panes.result is not None and window.score_panel.score.text() != ""
-    assert not window.session.busy and not window.cancel_button.isVisible()
+    assert not window.session.busy and not window.run_progress.cancel_button.isVisible()
 
 
 def test_cancel_stops_the_run_in_the_service(qtbot, window) -> None:

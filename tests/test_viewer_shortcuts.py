@@ -125,7 +125,7 @@ def test_model_library_opens_and_activating_loads_the_model(qtbot, tmp_path) -> 
                            bundled_path=tmp_path / "none.safetensors")
     entry = library.import_model(tiny_model_file(tmp_path / "tiny.safetensors"))
     window = make_window(qtbot, tmp_path)
-    window.library_factory = lambda: library
+    window.model_actions.library_factory = lambda: library
     assert window.session.model is None
     window.actions_by_id["model_library"].trigger()
     dialogs = window.findChildren(ModelLibraryDialog)

@@ -97,9 +97,9 @@ def _open_wizard(qtbot, library: ModelLibrary, normal: Path, val: Path | None, w
         qtbot.addWidget(wizard)
         wizard.show()
     else:
-        window.library_factory = lambda: library
+        window.model_actions.library_factory = lambda: library
         window.actions_by_id["train"].trigger()
-        wizard = window.wizard
+        wizard = window.model_actions.wizard
         assert isinstance(wizard, TrainingWizard) and wizard.isVisible()
     page = wizard.data_page
     page.add_normal_folder(normal)

@@ -28,8 +28,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -44,10 +42,11 @@ from viewer.export_actions import ExportActions
 from viewer.frame_slider import FrameSlider
 from viewer.image_panes import ImagePanes
 from viewer.menus import RecentMenu, build_menus_and_toolbar
-from viewer.model_loader import default_model_path
+from viewer.model_actions import ModelActions
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
 from viewer.reader_process import READER
+from viewer.run_progress import RunProgress
 from viewer.scanning import Scans
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
 from viewer.session_bridge import GuiThreadDelivery, subscribe
@@ -95,16 +94,14 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._batch = False
         self._failed: tuple[str | None, int] | None = None  # the image on screen that failed
-        #: The training wizard, once opened.
-        self.wizard: Any = None
-        #: Callable returning a ``ModelLibrary``; None = the user's data folder.
-        self.library_factory: Any = None
         #: perf_counter() timestamps of the latest open and display (for the benchmark).
         self.timestamps: dict[str, float] = {}
 
         self.scans = Scans(self.tasks, self)
         #: File ▸ Export (report, CSV, Secondary Capture, SR).
         self.exporter = ExportActions(self)
+        #: The Model menu (model file, library, training wizard, information).
+        self.model_actions = ModelActions(self)
 
         READER.warm_up()
         self._build_widgets()
@@ -166,14 +163,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.browser_dock, self.analysis_dock], [330, 560],
                          Qt.Orientation.Vertical)
 
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.hide()
-        self.statusBar().addPermanentWidget(self.progress)
-        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.run_progress = RunProgress(self.session)
+        self.statusBar().addPermanentWidget(self.run_progress)
         self.resize(1500, 900)
 
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -212,9 +203,11 @@ class MainWindow(QMainWindow):
             "prev_image": lambda: self.browser.step(-1),
             "next_frame": lambda: self.frames.step(1), "prev_frame": lambda: self.frames.step(-1),
             "analyse": self.analyse_current, "analyse_all": self.analyse_all,
-            "cancel": self.cancel_analysis, "open_model": self.open_model_dialog,
-            "model_info": self.show_model_info, "model_library": self.open_model_library,
-            "train": self.open_training_wizard, "shortcuts": self.show_shortcuts,
+            "cancel": self.cancel_analysis,
+            "open_model": self.model_actions.open_model_dialog,
+            "model_info": self.model_actions.show_model_info,
+            "model_library": self.model_actions.open_model_library,
+            "train": self.model_actions.open_training_wizard, "shortcuts": self.show_shortcuts,
             "about": self.show_about,
         }
         for key, handler in handlers.items():
@@ -238,7 +231,7 @@ class MainWindow(QMainWindow):
             lambda on: self.showFullScreen() if on else self.showNormal())
         for i in range(1, 10):
             a[f"preset_{i}"].triggered.connect(lambda _=False, i=i: self.apply_preset(i - 1))
-        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.run_progress.cancel_button.clicked.connect(self.cancel_analysis)
         a["cancel"].setEnabled(False)
 
     def _connect(self) -> None:
@@ -265,8 +258,7 @@ class MainWindow(QMainWindow):
                 (session.frame_changed, self._on_frame),
                 (session.result_ready, self._on_result),
                 (session.analysis_failed, self._on_analysis_failed),
-                (session.run_started, self._on_analysis_started),
-                (session.run_progress, self._on_progress),
+                (session.run_started, self._update_cancel_enabled),
                 (session.run_finished, self._on_analysis_finished),
                 (session.cleared, self._on_cleared)):
             subscribe(event, slot, self)
@@ -395,15 +387,6 @@ class MainWindow(QMainWindow):
 
     # -- model -----------------------------------------------------------------------
 
-    def open_model_dialog(self) -> None:
-        """Model ▸ Open model file."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open model file",
-                                              str(Path(self.settings.model_path or
-                                                       default_model_path()).parent),
-                                              "SQUID model (*.safetensors);;All files (*)")
-        if path:
-            self.load_model(path)
-
     def load_model(self, path: str | os.PathLike[str], device: str | None = None) -> None:
         """Use a model file: described from its header at once (``modelLoaded``, or
         ``modelFailed`` for a file that is not a model); its weights load in the analysis
@@ -463,63 +446,6 @@ class MainWindow(QMainWindow):
             "Not analysed yet (F5)" if self.session.has_model else
             "No model loaded\nModel ▸ Open model file… (Ctrl+M)")
 
-    def _library(self) -> Any:
-        """The model library (``squid_core.library.ModelLibrary``) in the user's data folder.
-
-        Tests replace ``library_factory`` to keep to a temporary folder.
-        """
-        if self.library_factory is not None:
-            return self.library_factory()
-        from squid_core.library import ModelLibrary
-
-        return ModelLibrary()
-
-    def open_model_library(self) -> None:
-        """Model ▸ Model library: the activated model is loaded here."""
-        try:
-            from viewer.library import ModelLibraryDialog
-
-            dialog = ModelLibraryDialog(self._library(), parent=self)
-        except Exception as exc:  # a missing or broken library must not take the viewer down
-            self.show_error("Model library unavailable", f"{type(exc).__name__}: {exc}")
-            return
-        dialog.activeModelChanged.connect(self._on_active_model_changed)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-
-    def _on_active_model_changed(self, path: str) -> None:
-        """The library or the wizard activated a model; "" means none is left."""
-        if path:
-            self.load_model(path)
-
-    def open_training_wizard(self) -> None:
-        """Model ▸ Train: the wizard's new model is loaded here when activated."""
-        if self.wizard is not None and self.wizard.isVisible():
-            self.wizard.raise_()
-            return
-        try:
-            from viewer.wizard import TrainingWizard
-
-            self.wizard = TrainingWizard(self._library(), parent=self)
-        except Exception as exc:  # a missing or broken wizard must not take the viewer down
-            self.show_error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
-            return
-        self.wizard.activeModelChanged.connect(self._on_active_model_changed)
-        self.wizard.open()
-
-    def show_model_info(self) -> None:
-        """Model ▸ Model information."""
-        m, op = self.session.model, self.session.operating_point
-        if m is None:
-            self._info("Model", "No model loaded. Model ▸ Open model file… (Ctrl+M).")
-            return
-        self._info("Model", "\n".join([
-            f"Name: {m.name}", f"Version: {m.version}", f"File: {m.path}",
-            f"Device: {m.device}", f"Operating point: {op.name if op else 'none set'}",
-            f"Calibrated on normal images: {'yes' if m.calibrated else 'no'}",
-            f"Heatmap scale: 0–{m.heatmap_scale_max or '?'} {m.heatmap_units}",
-        ]))
-
     # -- analysis --------------------------------------------------------------------
 
     def analyse_anyway(self) -> None:
@@ -562,24 +488,7 @@ class MainWindow(QMainWindow):
             self.session.cancel()
             self.statusBar().showMessage("Cancelling analysis…", 4000)
 
-    def _on_analysis_started(self, total: int) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(0)
-        self.progress.setFormat(f"Analysing %v / {total}")
-        self.progress.setVisible(total > 1)
-        self.cancel_button.setVisible(True)
-        self._update_cancel_enabled()
-
-    def _on_progress(self, done: int, total: int) -> None:
-        if total != self.progress.maximum():  # the image on screen joined the run
-            self.progress.setMaximum(total)
-            self.progress.setFormat(f"Analysing %v / {total}")
-            self.progress.setVisible(total > 1)
-        self.progress.setValue(done)
-
     def _on_analysis_finished(self, cancelled: bool) -> None:
-        self.progress.hide()
-        self.cancel_button.hide()
         self._update_cancel_enabled()
         entries = self.session.catalog.entries
         if self._batch:
@@ -731,7 +640,7 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         """Help ▸ About."""
-        self._info("About SQUID Viewer",
+        self.show_info("About SQUID Viewer",
                    f"SQUID Viewer {__version__}\n\nAnomaly detection on chest radiographs "
                    "with SQUID (Xiang et al., CVPR 2023), trained on normal studies only.\n\n"
                    f"{RESEARCH_NOTE}")
@@ -747,7 +656,8 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def _info(self, title: str, text: str) -> None:
+    def show_info(self, title: str, text: str) -> None:
+        """A message box the user closes."""
         box = QMessageBox(QMessageBox.Icon.Information, title, text,
                           QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
