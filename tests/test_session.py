@@ -18,21 +18,12 @@ import pytest
 from squid_core.scoring.operating_point import OperatingPoint
 from squid_core.session import ModelDescriptionError, Session, describe_model_file
 from squid_core.session.model_description import describe_scorer
-from viewer._testsupport import ScriptedScorer, tiny_model_file
+from viewer._testsupport import ScriptedScorer, poll, tiny_model_file
 
 DATA = Path(__file__).parent / "data"
 IMAGES = DATA / "images"
 ROOT = Path(__file__).resolve().parent.parent
 HIGH = OperatingPoint("high sensitivity", 1.0, "sensitivity >= 0.95", 0.95, None)
-
-
-def _until(condition, timeout: float = 60.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
 
 
 class Recorder:
@@ -80,7 +71,7 @@ def _scripted(session: Session, scorer: ScriptedScorer | None = None) -> Scripte
 
 def _analyse_all(session: Session) -> int:
     n = session.analyse_all()
-    assert _until(lambda: not session.busy), "the run did not end"
+    assert poll(lambda: not session.busy), "the run did not end"
     return n
 
 
@@ -180,7 +171,7 @@ def test_another_model_clears_the_results_and_ignores_the_old_ones(session) -> N
     _scripted(session, ScriptedScorer(delay=0.2))
     session.open([IMAGES])
     session.analyse_all()
-    assert _until(lambda: any(e.summary for e in session.catalog.entries.values()))
+    assert poll(lambda: any(e.summary for e in session.catalog.entries.values()))
     rec = Recorder(session)
     second = ScriptedScorer(rule=lambda px: 99.0)
     session.use_scorer(second)  # mid-run: the run ends, cancelled
@@ -224,7 +215,7 @@ def test_a_deliver_function_moves_every_report_to_the_client_thread() -> None:
         session.open([IMAGES / "TBX11K_h0001.png"])
         rec = Recorder(session)
         session.analyse_all()
-        assert _until(lambda: len(queued) >= 1)
+        assert poll(lambda: len(queued) >= 1)
         time.sleep(0.1)
         assert session.busy and rec.of("result_ready") == []  # not handled yet
         while session.busy:
@@ -270,7 +261,7 @@ def test_a_model_file_is_served_by_a_worker_process(session, tiny_model, tmp_pat
     assert session.model is None and rec.names() == []  # nothing changed
     model = session.load_model(tiny_model, "cpu")
     assert session.model == model and session.operating_point.name == "balanced"
-    assert _until(lambda: rec.of("model_ready"), 120), "the worker did not start"
+    assert poll(lambda: rec.of("model_ready"), 120), "the worker did not start"
     assert session.worker_pid not in (None, os.getpid())
     session.open([IMAGES / "TBX11K_h0001.png"])
     _analyse_all(session)
@@ -285,6 +276,6 @@ def test_a_model_whose_weights_cannot_load_is_reported(session, tiny_model, tmp_
     damaged.write_bytes(raw[:-1000])  # the header is intact, the weights are cut short
     rec = Recorder(session)
     session.load_model(damaged, "cpu")  # described from the header: accepted for now
-    assert _until(lambda: rec.of("model_failed"), 120)
+    assert poll(lambda: rec.of("model_failed"), 120)
     assert "damaged.safetensors" in rec.of("model_failed")[0][0]
     assert not session.has_model

@@ -5,7 +5,8 @@
   logic (worklist order, cancel, no-freeze) that must not depend on model weights.
 * :func:`tiny_model_file` - a real SQUID model file, small enough to build and run in
   seconds on a CPU, with calibration, operating points and measured heatmap statistics, for tests that go through ``squid_core.load_model`` and the real scorer.
-* :func:`wait_for` - run the Qt event loop until a condition holds.
+* :func:`wait_for` - run the Qt event loop until a condition holds; :func:`poll`
+  - the same without Qt.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from typing import Any
 import numpy as np
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+def poll(condition: Callable[[], bool], timeout: float = 60.0, poll_s: float = 0.01) -> bool:
+    """Check ``condition()`` every ``poll_s`` until it is true or ``timeout`` seconds pass
+    (no Qt: for tests of the session and the node)."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return condition()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, poll_s: float = 0.005) -> bool:
