@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     loaded: list[str] = []
     window.modelLoaded.connect(loaded.append)
     window.load_model(model, args.device)
-    if not pump(lambda: bool(loaded), 300):
+    # Described from its header at once; wait until the service's worker holds the weights.
+    if not pump(lambda: bool(loaded) and window.session.worker_pid is not None, 300):
         print("model did not load", file=sys.stderr)
         return 1
     print(f"model {model.name} on {window.session.model.device}")

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded: list[str] = []
     window.modelLoaded.connect(loaded.append)
     window.load_model(model, args.device)
-    if not pump(lambda: bool(loaded)):
+    if not pump(lambda: bool(loaded) and window.session.worker_pid is not None):
         print("model did not load", file=sys.stderr)
         return 1
 

@@ -138,7 +138,7 @@ def test_the_cards_validation_table_is_what_the_file_stores(meta, card):
     row = _found(r"\| same, high-sensitivity point \| +\| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) "
                  r"\| (\d+(?:\.\d+)?) \|", card)
     high = _operating_point(meta, "high sensitivity")
-    recomputed = _confusion_from_roc(meta, high.threshold)
+    recomputed = _confusion_from_roc(meta, high["threshold"])
     for name, shown in zip(("sensitivity", "specificity", "accuracy", "f1"), row.groups(),
                            strict=True):
         assert _printed(recomputed[name], shown), name
@@ -195,7 +195,7 @@ def test_the_bundled_model_finds_the_demo_pneumonia(bundled_model, demo_results)
     # high-sensitivity point (sensitivity >= 0.95) both are.
     assert any(r.flagged for r in pneumonia)
     assert all(r.flagged == (r.score >= default["threshold"]) for r in pneumonia)
-    assert all(r.score >= high.threshold for r in pneumonia)
+    assert all(r.score >= high["threshold"] for r in pneumonia)
     assert max(r.score for r in pneumonia) > max(r.score for r in normals)
 
 

@@ -278,4 +278,5 @@ def test_a_model_whose_weights_cannot_load_is_reported(session, tiny_model, tmp_
     session.load_model(damaged, "cpu")  # described from the header: accepted for now
     assert poll(lambda: rec.of("model_failed"), 120)
     assert "damaged.safetensors" in rec.of("model_failed")[0][0]
-    assert not session.has_model
+    assert not session.has_model and session.model is None
+    assert rec.names()[-1] == "model_changed" and rec.of("model_changed")[-1] == (None,)

@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
         self.score_panel = ScorePanel()
         self.score_panel.analyseAnywayRequested.connect(self.analyse_anyway)
         self.overlay = OverlayControls(self.settings.overlay)
+        self.score_panel.observe(self.session)
+        self.overlay.observe(self.session)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -251,7 +253,6 @@ class MainWindow(QMainWindow):
             lambda text: self.statusBar().showMessage(text) if text else None)
         for event, slot in (
                 (session.model_changed, self._on_model_changed),
-                (session.model_ready, self._on_model_ready),
                 (session.model_failed, self._on_service_failed),
                 (session.model_compiled, self._on_model_compiled),
                 (session.operating_point_changed, self._on_operating_point_changed),
@@ -411,21 +412,13 @@ class MainWindow(QMainWindow):
             self.analyse_current()
 
     def _on_model_changed(self, model: ModelDescription | None) -> None:
-        """Another model (or none): its description everywhere, old results gone."""
-        self.score_panel.set_model(model, self.session.operating_point)
-        self.overlay.set_scale(getattr(model, "heatmap_scale_max", None),
-                               getattr(model, "heatmap_units", None))
+        """Another model (or none): the old results are gone (the score panel and the
+        overlay controls follow the session themselves)."""
         self._update_no_result_message()
         for ident in ("analyse", "analyse_all"):
             self.actions_by_id[ident].setEnabled(model is not None)
-        if model is None:
-            self.overlay.set_no_model()
         if self.session.key is not None:
             self.panes.set_result(None)
-
-    def _on_model_ready(self, model: ModelDescription) -> None:
-        """The worker holds the weights: the device it runs on."""
-        self.score_panel.set_device(model.device)
 
     def _on_model_compiled(self, compiled: bool, error: Any) -> None:
         model = self.session.model
@@ -519,7 +512,6 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc.args[0]), 8000)
 
     def _on_operating_point_changed(self, op: Any) -> None:
-        self.score_panel.set_operating_point(op)
         current = self.session.result
         if current is not None:
             self._show_result(current)

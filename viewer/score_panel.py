@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from squid_core.scoring.result import NOT_APPLICABLE, SCORED
+from viewer.session_bridge import subscribe
 from viewer.theme import FLAG, MUTED, OK, REVIEW
 
 RESEARCH_NOTE = "Research use only — decision support, not a diagnosis."
@@ -152,6 +153,13 @@ class ScorePanel(QWidget):
         self.model.setText(f"{model.name} {model.version}".strip())
         self.set_device(model.device)
         self.set_operating_point(operating_point)
+
+    def observe(self, session: Any) -> None:
+        """Follow ``session``'s model (and the device its worker uses) and operating point."""
+        subscribe(session.model_changed,
+                  lambda model: self.set_model(model, session.operating_point), self)
+        subscribe(session.model_ready, lambda model: self.set_device(model.device), self)
+        subscribe(session.operating_point_changed, self.set_operating_point, self)
 
     def set_device(self, device: str) -> None:
         """The device the model runs on."""

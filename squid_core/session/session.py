@@ -131,12 +131,6 @@ class Session:
                     if not is_document(Path(r.path), named)]
         return self.catalog.add(entries, rejected)
 
-    def reject(self, key: str, reason: str) -> None:
-        """The image ``key`` could not be read: it leaves the entries for the rejected;
-        if it was on screen, nothing is shown any more."""
-        self.catalog.reject(key, reason)
-        if key == self.key:
-            self.show(None)
 
     def clear(self) -> None:
         """Forget every open image and result (cancels the run in progress)."""
@@ -272,9 +266,10 @@ class Session:
         if service is not self._service:
             return
         keys = list(self._outstanding)
-        self._service = None
+        self._service, self.model, self.operating_point = None, None, None
         threading.Thread(target=service.stop, args=(0.5,), daemon=True).start()
         self.model_failed.emit(message)
+        self.model_changed.emit(None)
         for key in keys:
             self.analysis_failed.emit(key, f"no analysis: {message}", False)
         if keys:
@@ -398,7 +393,7 @@ class Session:
             unreadable = reason.startswith(_UNREADABLE)
             message = reason.removeprefix(_UNREADABLE)
             if unreadable and outcome.key in self.catalog.entries:
-                self.reject(outcome.key, message)
+                self.catalog.reject(outcome.key, message)
             self.analysis_failed.emit(outcome.key, message, unreadable)
         self._account(outcome.key)
 
