@@ -40,7 +40,7 @@ def test_without_a_model_the_viewer_says_so_and_still_views(qtbot, window) -> No
     window.analyse_current()
     assert "No model loaded" in window.statusBar().currentMessage()
     assert window.exporter.export_report("png", "/nonexistent/never.png") is None
-    assert window.panes.panes["original"].image.image is not None  # still a viewer
+    assert window.panes.drawn("original") is not None  # still a viewer
 
 
 def test_bad_model_file_is_reported(qtbot, window, tmp_path) -> None:
@@ -67,7 +67,7 @@ def test_real_model_scores_the_image_on_screen(qtbot, window, model_path) -> Non
     assert ("FLAGGED" in panel.flag.text()) == bool(result.flagged)
     assert panel.device.text() == "cpu" and panel.timing.text().endswith(")")
     assert "not a diagnosis" in panel.note.text()
-    assert window.panes.panes["reconstruction"].image.image is not None
+    assert window.panes.drawn("reconstruction") is not None
     # The model file's heatmap statistics reach the screen: the map is in standard
     # deviations above normal, on the model's fixed colour scale.
     assert result.heatmap_units == "sigma above normal"

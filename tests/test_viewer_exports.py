@@ -169,3 +169,22 @@ def test_anonymise_dataset_strips_identifying_data_everywhere() -> None:
     assert out.ReferencedImageSequence[0].ReferringPhysicianName == ""
     assert out.StudyInstanceUID != ds.StudyInstanceUID
     assert anonymise_dataset(ds).StudyInstanceUID == out.StudyInstanceUID  # consistent
+
+
+def test_exports_read_what_the_panes_draw_from_the_session(qtbot, window) -> None:
+    """The exports compute the picture from the session's image and the view state as
+    values; after a rotation, a flip and a window preset it is exactly what the original
+    pane draws (its pyqtgraph item: data, levels, lookup table)."""
+    panes = window.panes
+    panes.rotate(1)
+    panes.flip(True)
+    assert panes.apply_preset(0)
+    view = window.exporter.screen_view()
+    assert view.image is window.session.image and view.result is window.session.result
+    item = panes.panes["original"].image
+    lo, hi = item.getLevels()
+    t = np.clip((np.asarray(item.image, dtype=np.float32) - lo) / max(hi - lo, 1e-12), 0, 1)
+    drawn = item.lut[np.round(t * 255).astype(np.intp)]
+    assert np.array_equal(view.original(), drawn)
+    assert view.state == panes.state and view.state.window is not None
+    assert np.array_equal(view.overlay_image(), panes.displayed_overlay())

@@ -38,7 +38,7 @@ def test_every_test_file_opens_or_is_listed_with_a_reason(qtbot, window) -> None
         if outcome != "shown":
             problems.append(f"{path.name}: not shown ({window.session.catalog.rejected})")
             continue
-        image = window.panes.panes["original"].image.image
+        image = window.panes.drawn("original")
         if image is None or image.size == 0:
             problems.append(f"{path.name}: nothing drawn")
         if window.panes.readout_at(0, 0) == "":
@@ -77,10 +77,10 @@ def test_folder_and_dicomdir_fill_the_tree(qtbot, window) -> None:
 def test_multiframe_slider(qtbot, window) -> None:
     assert open_and_wait(qtbot, window, DATA / "dicom" / "emri_small_RLE.dcm") == "shown"
     assert window.frames.isVisible()
-    first = window.panes.panes["original"].image.image.copy()
+    first = window.panes.drawn("original").copy()
     window.actions_by_id["next_frame"].trigger()
     assert window.panes.frame == 1 and window.frames.frame == 1
-    assert (window.panes.panes["original"].image.image != first).any()
+    assert (window.panes.drawn("original") != first).any()
 
 
 def test_drop_opens_files(qtbot, window) -> None:

@@ -281,6 +281,11 @@ class ImagePanes(QWidget):
         """How the heatmap is drawn now (a value, for the exports)."""
         return self._overlay
 
+    def drawn(self, pane: str) -> np.ndarray | None:
+        """The grey array pane ``pane`` draws now (oriented; before levels and LUT), or
+        None when it draws nothing."""
+        return self.panes[pane].image.image
+
     def message_text(self, pane: str) -> str:
         """What pane ``pane`` ("original", "reconstruction", "heatmap") says over its
         image ("" when it says nothing): "No model loaded", "Could not open ...", ..."""

@@ -4,8 +4,9 @@ The state lives in a Qt-free :class:`~squid_core.session.Session` (open studies,
 results, the image on screen, the active model and its operating point, the analysis
 service it drives); the widgets observe it. The session's reports from the service's
 threads reach the GUI thread through :class:`~viewer.session_bridge.GuiThreadDelivery`,
-so every event and every widget update happens there. Scanning and decoding run in
-:mod:`viewer.workers`; the model runs only in the analysis service's worker process.
+so every event and every widget update happens there. Scanning (:mod:`viewer.scanning`)
+and decoding (:mod:`viewer.image_loader`) run off the GUI thread; the model runs only in
+the analysis service's worker process.
 Errors become status-bar messages, entries in the "Could not open" list or a
 non-blocking message box, never a crash.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +40,12 @@ from viewer.actions import ACTIONS, make_action, window_preset_specs
 from viewer.display import PreparedFrame
 from viewer.export_actions import ExportActions
 from viewer.frame_slider import FrameSlider
+from viewer.image_loader import ImageLoader
 from viewer.image_panes import ImagePanes
 from viewer.menus import RecentMenu, build_menus_and_toolbar
 from viewer.model_actions import ModelActions
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
-from viewer.reader_process import READER
 from viewer.run_progress import RunProgress
 from viewer.scanning import Scans
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
@@ -60,11 +60,6 @@ from viewer.workers import TaskRunner
 #: File-dialog filter for images.
 IMAGE_FILTER = ("Images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff DICOMDIR);;"
                 "All files (*)")
-
-
-def _read_and_prepare(path: str) -> tuple[Any, PreparedFrame]:
-    """Read an image and prepare its first frame for display (in a helper process)."""
-    return READER.read_prepared(path)
 
 
 class MainWindow(QMainWindow):
@@ -89,8 +84,6 @@ class MainWindow(QMainWindow):
         #: operating point, the analysis. Its events arrive on the GUI thread.
         self.session = Session(GuiThreadDelivery(self))
         self.tasks = TaskRunner(self)
-        self._wanted_key: str | None = None
-        self._image_cache: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
         self._batch = False
         self._failed: tuple[str | None, int] | None = None  # the image on screen that failed
@@ -98,12 +91,12 @@ class MainWindow(QMainWindow):
         self.timestamps: dict[str, float] = {}
 
         self.scans = Scans(self.tasks, self)
+        self.loader = ImageLoader(self.tasks, self)
         #: File ▸ Export (report, CSV, Secondary Capture, SR).
         self.exporter = ExportActions(self)
         #: The Model menu (model file, library, training wizard, information).
         self.model_actions = ModelActions(self)
 
-        READER.warm_up()
         self._build_widgets()
         self._build_actions()
         self.recent_menu = RecentMenu(self)
@@ -240,6 +233,8 @@ class MainWindow(QMainWindow):
         """Widgets to the session, the session's events to the widgets."""
         session = self.session
         self.browser.imageSelected.connect(self.show_image)
+        self.loader.loaded.connect(self._on_image_loaded)
+        self.loader.failed.connect(self._on_image_failed)
         self.scans.progress.connect(
             lambda done, total: self.statusBar().showMessage(f"Scanning… {done} / {total} files"))
         self.scans.scanned.connect(self._on_scanned)
@@ -318,32 +313,18 @@ class MainWindow(QMainWindow):
         target = next((k for k in self.browser.visible_keys() if k in wanted), None)
         if select_first and target is not None:
             self.browser.select(target)
-            if self._wanted_key != target:
+            if self.loader.wanted != target:
                 self.show_image(target)
 
     def show_image(self, key: str) -> None:
         """Display the image ``key`` (read in a worker unless cached)."""
         if key not in self.session.catalog.entries:
             return
-        self._wanted_key = key
-        cached = self._image_cache.get(key)
-        if cached is not None:
-            self._on_image_loaded(key, cached)
-            return
-        self.statusBar().showMessage(f"Reading {Path(key).name}…")
-        self.tasks.run(_read_and_prepare, key,
-                       on_result=lambda loaded, k=key: self._on_image_loaded(k, loaded),
-                       on_error=lambda exc, k=key: self._on_image_failed(k, exc))
+        if not self.loader.request(key):
+            self.statusBar().showMessage(f"Reading {Path(key).name}…")
 
-    def _on_image_loaded(self, key: str, loaded: tuple[Any, PreparedFrame]) -> None:
+    def _on_image_loaded(self, key: str, image: Any, prepared: PreparedFrame) -> None:
         if self._closing:
-            return
-        self._image_cache[key] = loaded
-        image, prepared = loaded
-        self._image_cache.move_to_end(key)
-        while len(self._image_cache) > 3:
-            self._image_cache.popitem(last=False)
-        if key != self._wanted_key:
             return
         self.session.show(key, image)
         self.panes.set_image(image, 0, prepared)
@@ -357,12 +338,11 @@ class MainWindow(QMainWindow):
         self._show_result_for_current()
         self.imageShown.emit(key)
 
-    def _on_image_failed(self, key: str, exc: BaseException) -> None:
+    def _on_image_failed(self, key: str, reason: str) -> None:
         if self._closing:
             return
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
         path = self.session.catalog.reject(key, reason).path
-        if key == self._wanted_key:
+        if key == self.loader.wanted:
             self.session.show(None)
             self.panes.set_image(None)
             self.panes.set_no_result_message(f"Could not open {path.name}:\n{reason}")
@@ -378,8 +358,7 @@ class MainWindow(QMainWindow):
 
     def _on_cleared(self) -> None:
         """The session forgot every image: so does every widget."""
-        self._image_cache.clear()
-        self._wanted_key = None
+        self.loader.forget()
         self.panes.set_image(None)
         self.tags.set_dataset(None)
         self.frames.set_frames(1)
