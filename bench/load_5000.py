@@ -216,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     loaded: list[str] = []
     window.modelLoaded.connect(loaded.append)
     window.load_model(model, args.device)
-    if not pump(lambda: bool(loaded), 300):
+    # Described from its header at once; wait until the service's worker holds the weights.
+    if not pump(lambda: bool(loaded) and window.session.worker_pid is not None, 300):
         print("model did not load", file=sys.stderr)
         return 1
-    print(f"model {model.name} on {window.model_info['device']}")
+    print(f"model {model.name} on {window.session.model.device}")
 
     timer.start()
     scanned: list[int] = []
@@ -232,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     pump(lambda: False, 2.0)  # the first image is read and shown meanwhile
     open_s = time.perf_counter() - t_open
     open_stall = longest_gap(t_open)
-    n_open = len(window.catalog.entries)
-    print(f"opened {n_open} image(s) ({len(window.catalog.rejected)} refused) in "
+    n_open = len(window.session.catalog.entries)
+    print(f"opened {n_open} image(s) ({len(window.session.catalog.rejected)} refused) in "
           f"{open_s - 2.0:.1f} s; longest event-loop stall while opening "
           f"{open_stall * 1000:.0f} ms")
 
@@ -261,11 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     an_stall = longest_gap(t_an)
     pump(lambda: False, 0.5)
     timer.stop()
-    scored = sum(1 for e in window.catalog.entries.values() if e.summary is not None)
+    scored = sum(1 for e in window.session.catalog.entries.values() if e.summary is not None)
     peak_tree[0] = max(peak_tree[0], tree_rss_kib())
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(f"analysis {'cancelled' if cancelled else 'finished'}: {scored} of "
-          f"{len(window.catalog.entries)} image(s) scored in {an_s:.1f} s "
+          f"{len(window.session.catalog.entries)} image(s) scored in {an_s:.1f} s "
           f"({scored / max(an_s, 1e-9):.2f} images/s)")
     print(f"longest event-loop stall (10 ms timer): opening {open_stall * 1000:.0f} ms, "
           f"analysis {an_stall * 1000:.0f} ms, overall {longest_gap(t_open) * 1000:.0f} ms")

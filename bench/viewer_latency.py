@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     loaded: list[str] = []
     window.modelLoaded.connect(loaded.append)
     window.load_model(model, args.device)
-    if not pump(lambda: bool(loaded)):
+    if not pump(lambda: bool(loaded) and window.session.worker_pid is not None):
         print("model did not load", file=sys.stderr)
         return 1
 
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(target < 1.0), longest GUI stall {max(r[2] for r in warm) * 1000:.0f} ms")
     print(f"reference: read_image alone (decode + display pipeline) {decode:.3f} s in this "
           f"process; file: {args.file.name}, model: {model.name}, "
-          f"device: {window.model_info['device']}")
+          f"device: {window.session.model.device}")
     window.close()
     tmp.cleanup()
     return 0

@@ -129,10 +129,10 @@ def window(qtbot, tmp_path):
 
 def _worker_export(kind: str) -> Callable:
     return {
-        "png": lambda w, p: w.export_report("png", p),
-        "pdf": lambda w, p: w.export_report("pdf", p),
-        "sc": lambda w, p: w.export_secondary_capture(p, anonymise=False),
-        "sr": lambda w, p: w.export_sr(p, anonymise=False),
+        "png": lambda w, p: w.exporter.export_report("png", p),
+        "pdf": lambda w, p: w.exporter.export_report("pdf", p),
+        "sc": lambda w, p: w.exporter.export_secondary_capture(p, anonymise=False),
+        "sr": lambda w, p: w.exporter.export_sr(p, anonymise=False),
     }[kind]
 
 
@@ -140,8 +140,8 @@ NAMES = {"png": "report.png", "pdf": "report.pdf", "sc": "overlay_sc.dcm", "sr":
 
 
 def _failed_export(qtbot, window, kind: str, target: Path) -> str:
-    """Run the export; return the status bar's message once ``exportFailed`` came."""
-    with qtbot.waitSignal(window.exportFailed, timeout=30000) as blocker:
+    """Run the export; return the status bar's message once ``exporter.failed`` came."""
+    with qtbot.waitSignal(window.exporter.failed, timeout=30000) as blocker:
         _worker_export(kind)(window, str(target))
     shown = window.statusBar().currentMessage()
     assert shown.startswith("Export failed: ")
@@ -161,7 +161,7 @@ def test_viewer_export_on_a_full_disk(qtbot, window, tiny_filesystem, fill_files
 def test_viewer_csv_on_a_full_disk(window, tiny_filesystem, fill_filesystem) -> None:
     target = _earlier(tiny_filesystem, "scores.csv")
     fill_filesystem(tiny_filesystem)
-    assert window.export_csv(str(target), anonymise=False) is None
+    assert window.exporter.export_csv(str(target), anonymise=False) is None
     shown = window.statusBar().currentMessage()
     _assert_refused(shown, target, NO_SPACE, tiny_filesystem)
 
@@ -186,7 +186,7 @@ def test_user_exports_to_a_full_disk_sees_why_and_can_export_elsewhere(
                         staticmethod(lambda *a, **k: (answers.pop(0), "PNG (*.png)")))
     # Show the message box as on a desktop (offscreen runs only use the status bar).
     monkeypatch.setenv("QT_QPA_PLATFORM", "desktop")
-    with qtbot.waitSignal(window.exportFailed, timeout=30000):
+    with qtbot.waitSignal(window.exporter.failed, timeout=30000):
         window.actions_by_id["export_png"].trigger()
     boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
     assert len(boxes) == 1
@@ -198,7 +198,7 @@ def test_user_exports_to_a_full_disk_sees_why_and_can_export_elsewhere(
     assert _leftovers(tiny_filesystem) == []
 
     # The window still works: the same action, another folder, a good PNG.
-    with qtbot.waitSignal(window.exportFinished, timeout=30000) as done:
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000) as done:
         window.actions_by_id["export_png"].trigger()
     written = Path(done.args[0])
     assert written == tmp_path / "elsewhere.png"

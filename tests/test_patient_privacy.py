@@ -97,7 +97,7 @@ def _everything_logged(caplog, capfd, caught) -> str:
 
 
 def _written(qtbot, window, export, path, **kwargs) -> Path:
-    with qtbot.waitSignal(window.exportFinished, timeout=60000) as blocker:
+    with qtbot.waitSignal(window.exporter.finished, timeout=60000) as blocker:
         out = export(path=str(path), **kwargs)
     assert out is not None and blocker.args == [str(out)]
     return Path(out)
@@ -124,18 +124,18 @@ def test_analysed_and_exported_study_leaks_no_identity(qtbot, tmp_path, identifi
         out_dir = tmp_path / "out"
         out_dir.mkdir()
         files = [
-            _written(qtbot, window, lambda path: window.export_report("png", path),
+            _written(qtbot, window, lambda path: window.exporter.export_report("png", path),
                      out_dir / "report.png"),
-            _written(qtbot, window, lambda path: window.export_report("pdf", path),
+            _written(qtbot, window, lambda path: window.exporter.export_report("pdf", path),
                      out_dir / "report.pdf"),
-            _written(qtbot, window, window.export_secondary_capture, out_dir / "sc.dcm",
+            _written(qtbot, window, window.exporter.export_secondary_capture, out_dir / "sc.dcm",
                      anonymise=None),  # None: the setting (on) decides, as from the menu
-            _written(qtbot, window, window.export_sr, out_dir / "sr.dcm", anonymise=None),
+            _written(qtbot, window, window.exporter.export_sr, out_dir / "sr.dcm", anonymise=None),
         ]
-        csv_out = window.export_csv(str(out_dir / "scores.csv"), anonymise=None)
+        csv_out = window.exporter.export_csv(str(out_dir / "scores.csv"), anonymise=None)
         assert csv_out is not None
         files.append(Path(csv_out))
-        for text in (repr(window.report_content()), window.statusBar().currentMessage()):
+        for text in (repr(window.exporter.report_content()), window.statusBar().currentMessage()):
             _assert_no_identity_in_text(text, "the report content / status bar")
         window.close()
 
@@ -184,7 +184,7 @@ def test_truncated_copy_is_refused_without_naming_the_patient(qtbot, tmp_path, i
             result = open_and_wait(qtbot, window, path)
             assert result == "rejected", path.name
             messages.append(window.statusBar().currentMessage())
-        reasons = [r.reason for r in window.catalog.rejected]
+        reasons = [r.reason for r in window.session.catalog.rejected]
         window.close()
     assert len(reasons) >= len(broken)
     assert all(reasons)  # each refusal says why

@@ -22,7 +22,7 @@ from squid_core.scoring.operating_point import point_named
 from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE, SCORED
 from squid_core.scoring.scorer import Scorer
 from squid_core.scoring.summary import SUMMARY_FIELDS, ResultSummary, flag_word
-from viewer.catalog import Catalog, Entry, csv_rows
+from squid_core.session.catalog import Catalog, Entry, csv_rows
 
 DATA = Path(__file__).parent / "data"
 BUNDLED = Path(__file__).parents[1] / "resources" / "models" / "default.safetensors"

@@ -77,21 +77,27 @@ def test_cli_service_worker_and_viewer_runner_score_the_same_frame(scorer, model
     assert ResultSummary.from_result(chosen.result).row()["frame"] == 4
 
 
-def test_the_viewer_runner_scores_the_frame_on_screen(qtbot, scorer):
-    from viewer.workers import AnalysisJob, AnalysisRunner
+def test_the_viewer_session_scores_the_frame_on_screen_and_else_the_first(scorer):
+    """The session (what the viewer observes) scores the frame the user is looking at
+    ("Analyse" on frame 5) and the first frame for images analysed in the background."""
+    from squid_core.session import Session
+    from viewer._testsupport import poll
 
-    runner = AnalysisRunner()
-    got = []
-    runner.resultReady.connect(lambda key, frame, result: got.append((key, frame, result)))
-    with qtbot.waitSignal(runner.finished, timeout=60000):
-        runner.analyse(scorer, [AnalysisJob("shown", 4, path=str(MULTI), force=True),
-                                AnalysisJob("all", 0, path=str(MULTI), force=True)],
-                       read=read_image)
-    frames = {key: (frame, result.frame, result.score) for key, frame, result in got}
+    session = Session()
+    session.use_scorer(scorer)
+    got = {}
+    session.result_ready.connect(lambda key, frame, result: got.setdefault(frame, result))
+    session.analyse([(str(MULTI), 4, True)], visible=True)
+    assert poll(lambda: 4 in got and not session.busy)
+    session.catalog.clear_scores()
+    session.analyse([(str(MULTI), 0, True)])
+    assert poll(lambda: 0 in got and not session.busy)
+    session.close()
     image = read_image(MULTI)
-    assert frames["shown"][:2] == (4, 4) and frames["all"][:2] == (0, 0)
+    assert got[4].frame == 4 and got[0].frame == 0
     want = analyse(scorer, image.frame(4), image.meta, force=True).score
-    assert frames["shown"][2] == pytest.approx(want, abs=1e-4)
+    assert got[4].score == pytest.approx(want, abs=1e-4)
+    assert got[0].score == pytest.approx(analyse_image(scorer, image, force=True).score, abs=1e-4)
 
 
 def test_training_decodes_the_frame_the_scorer_is_given(scorer):

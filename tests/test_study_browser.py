@@ -1,5 +1,7 @@
 """The study browser as a user drives it: tree and worklist order, header sorting,
-group scores, removal, and a selection that survives re-sorting."""
+group scores, removal, and a selection that survives re-sorting. The browser observes
+its catalog: every change here is made to the catalog only (as the session makes it),
+never by a call to the browser."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from squid_core.scoring.operating_point import OperatingPoint
 from squid_core.scoring.summary import ResultSummary
-from viewer.catalog import Catalog, Entry
+from squid_core.session.catalog import Catalog, Entry, Rejected
 from viewer.study_browser import IMMEDIATE_ROWS, StudyBrowser
 from viewer.study_tree_model import COL_FLAG, COL_NAME, COL_SCORE, KEY_ROLE
 
@@ -49,8 +51,8 @@ def browser(qtbot, catalog: Catalog) -> StudyBrowser:
 
 
 def _score(browser: StudyBrowser, key: str, score: float, flagged: bool | None = None) -> None:
+    """A score arrives in the catalog; the browser follows by the catalog's event."""
     browser.catalog.set_summary(key, _summary(score, flagged))
-    browser.update_score(key)
 
 
 def _keys(cat: Catalog) -> list[str]:
@@ -131,12 +133,11 @@ def test_remove_drops_empty_groups_and_updates_the_parent(browser: StudyBrowser,
     _score(browser, k[0], 70.0)
     _score(browser, k[1], 30.0)
     p2_key = k[3]  # the only image of patient P2
-    catalog.entries.pop(p2_key)
-    browser.remove(p2_key)
+    catalog.reject(p2_key, "unreadable")  # found unreadable when analysed
     names = [model.index(r, COL_NAME).data() for r in range(model.rowCount())]
     assert names == ["Folder pngs  [3]", "Name^P1 — P1  [3]"]
-    catalog.entries.pop(k[0])
-    browser.remove(k[0])
+    assert browser.rejected.count() == 1 and "unreadable" in browser.rejected.item(0).text()
+    catalog.reject(k[0], "unreadable too")
     assert model.index(1, COL_NAME).data() == "Name^P1 — P1  [2]"
     assert model.index(1, COL_SCORE).data() == "30.0"  # the worst remaining image
     assert k[0] not in browser.visible_keys() and len(browser.visible_keys()) == 5
@@ -241,8 +242,38 @@ def test_flag_column_widens_when_a_review_mark_arrives(qtbot, monkeypatch) -> No
     assert len(measured) == 1  # "FLAGGED" and "" arrived: measured once, not per batch
     outside = dataclasses.replace(_summary(99.0, True), status=OUTSIDE)
     browser.catalog.set_summary(keys[20], outside)
-    browser.update_score(keys[20])
     qtbot.waitUntil(lambda: browser.row_texts(keys[20])[COL_FLAG] == "REVIEW: outside",
                     timeout=3000)
     assert len(measured) == 2
     assert browser.tree.header().sectionSize(COL_FLAG) >= original(COL_FLAG)
+
+
+def test_the_browser_follows_the_catalog_without_being_told(browser: StudyBrowser,
+                                                             catalog: Catalog) -> None:
+    """Entries added, scores set and cleared, everything cleared: each reaches the rows
+    through the catalog's events alone."""
+    model = browser.tree.model()
+    k = _keys(catalog)
+    catalog.set_summary(k[2], _summary(88.0, True))
+    assert browser.row_texts(k[2])[COL_SCORE] == "88.0"
+    assert browser.row_texts(k[2])[COL_FLAG] == "FLAG"
+    catalog.set_summaries({k[0]: _summary(12.0, False), k[1]: _summary(64.5, True)})
+    assert [browser.row_texts(key)[COL_SCORE] for key in k[:3]] == ["12.0", "64.5", "88.0"]
+    assert model.index(1, COL_SCORE).data() == "88.0"  # patient P1: its worst image
+    catalog.add([_dicom(9, "P3", "S9", "Z")], [Rejected(Path("/x/broken.dcm"), "truncated")])
+    assert len(browser.visible_keys()) == len(k) + 1
+    assert browser.rejected.count() == 1
+    catalog.clear_scores()  # another model: every row back to unscored
+    assert all(browser.row_texts(key)[COL_SCORE] == "—" for key in k)
+    catalog.clear()
+    assert browser.visible_keys() == [] and browser.rejected.count() == 0
+
+
+def test_a_destroyed_browser_no_longer_follows_its_catalog(qtbot) -> None:
+    cat = Catalog()
+    cat.add([Entry(path=Path("/a/one.png"))])
+    browser = StudyBrowser(cat)
+    assert len(cat.summaries_changed) == 1
+    browser.deleteLater()
+    qtbot.waitUntil(lambda: len(cat.summaries_changed) == 0, timeout=3000)
+    cat.set_summary("/a/one.png", _summary(50.0, True))  # nothing left to call: no error

@@ -29,18 +29,18 @@ def window(qtbot, tmp_path):
 
 
 def _use_scripted(window, scorer: ScriptedScorer) -> None:
-    window.use_scorer(scorer)
+    window.session.use_scorer(scorer)
 
 
 def test_without_a_model_the_viewer_says_so_and_still_views(qtbot, window) -> None:
     assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
     assert "No model loaded" in window.score_panel.state.text()
-    assert "No model loaded" in window.panes.panes["reconstruction"].message.textItem.toPlainText()
+    assert "No model loaded" in window.panes.message_text("reconstruction")
     assert not window.actions_by_id["analyse"].isEnabled()
     window.analyse_current()
     assert "No model loaded" in window.statusBar().currentMessage()
-    assert window.export_report("png", "/nonexistent/never.png") is None
-    assert window.panes.panes["original"].image.image is not None  # still a viewer
+    assert window.exporter.export_report("png", "/nonexistent/never.png") is None
+    assert window.panes.drawn("original") is not None  # still a viewer
 
 
 def test_bad_model_file_is_reported(qtbot, window, tmp_path) -> None:
@@ -49,7 +49,7 @@ def test_bad_model_file_is_reported(qtbot, window, tmp_path) -> None:
     with qtbot.waitSignal(window.modelFailed, timeout=20000):
         window.load_model(bad)
     assert "Could not load the model" in window.statusBar().currentMessage()
-    assert window.scorer is None
+    assert window.session.model is None
 
 
 def test_real_model_scores_the_image_on_screen(qtbot, window, model_path) -> None:
@@ -67,7 +67,7 @@ def test_real_model_scores_the_image_on_screen(qtbot, window, model_path) -> Non
     assert ("FLAGGED" in panel.flag.text()) == bool(result.flagged)
     assert panel.device.text() == "cpu" and panel.timing.text().endswith(")")
     assert "not a diagnosis" in panel.note.text()
-    assert window.panes.panes["reconstruction"].image.image is not None
+    assert window.panes.drawn("reconstruction") is not None
     # The model file's heatmap statistics reach the screen: the map is in standard
     # deviations above normal, on the model's fixed colour scale.
     assert result.heatmap_units == "sigma above normal"
@@ -75,7 +75,7 @@ def test_real_model_scores_the_image_on_screen(qtbot, window, model_path) -> Non
     assert result.heatmap_scale_max == pytest.approx(scale_max)
     assert "sigma above normal" in window.overlay.bar_label.text()
     assert window.overlay.bar.levels() == pytest.approx((0.0, scale_max))
-    entry = window.catalog.entries[str(DATA / "dicom" / "SIIM_CR_chest.dcm")]
+    entry = window.session.catalog.entries[str(DATA / "dicom" / "SIIM_CR_chest.dcm")]
     assert entry.score == pytest.approx(result.score)
 
 
@@ -86,7 +86,7 @@ def test_event_loop_stays_responsive_during_analysis(qtbot, window, model_path) 
     # Every test file: big and small, 8 and 16 bit, multi-frame, and some that fail to
     # decode (they move to the "Could not open" list during the run).
     window.open_paths([DATA / "images", DATA / "dicom"])
-    assert wait_for(lambda: window.panes.image is not None and len(window.catalog.entries) > 20)
+    assert wait_for(lambda: window.panes.image is not None and len(window.session.catalog.entries) > 20)
     ticks: list[float] = []
     timer = QTimer()
     timer.setInterval(10)
@@ -98,52 +98,52 @@ def test_event_loop_stays_responsive_during_analysis(qtbot, window, model_path) 
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     assert len(ticks) > 20
     assert max(gaps) < 0.100, f"longest wait between 10 ms ticks: {max(gaps) * 1000:.0f} ms"
-    assert all(e.summary is not None for e in window.catalog.entries.values())
-    rejected = {r.path.name for r in window.catalog.rejected}
+    assert all(e.summary is not None for e in window.session.catalog.entries.values())
+    rejected = {r.path.name for r in window.session.catalog.rejected}
     assert {"966.dcm", "RG2_JPLY.dcm"} <= rejected
-    assert sorted(window.browser.visible_keys()) == sorted(window.catalog.entries)
-    assert window.browser.rejected.count() == len(window.catalog.rejected)
+    assert sorted(window.browser.visible_keys()) == sorted(window.session.catalog.entries)
+    assert window.browser.rejected.count() == len(window.session.catalog.rejected)
 
 
 def test_analyse_all_resorts_the_worklist_as_scores_arrive(qtbot, window) -> None:
     _use_scripted(window, ScriptedScorer(delay=0.02))
     window.settings.auto_analyse = False
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: len(window.catalog.entries) >= 5)
+    assert wait_for(lambda: len(window.session.catalog.entries) >= 5)
     window.actions_by_id["worklist"].setChecked(True)
-    n = len(window.catalog.entries)
+    n = len(window.session.catalog.entries)
     firsts: list[bool] = []
 
     def check(_key, _frame, _result) -> None:
         keys = window.browser.visible_keys()
         assert len(keys) == n  # nothing hidden, scored or not
-        scores = [window.catalog.entries[k].score for k in keys]
+        scores = [window.session.catalog.entries[k].score for k in keys]
         scored = [s for s in scores if s is not None]
         firsts.append(scored == sorted(scored, reverse=True) and scores[: len(scored)] == scored)
 
-    window.runner.resultReady.connect(check)
+    window.session.result_ready.connect(check)
     with qtbot.waitSignal(window.analysisFinished, timeout=60000):
         window.actions_by_id["analyse_all"].trigger()
     assert len(firsts) == n and all(firsts)
     keys = window.browser.visible_keys()
-    assert keys == [e.key for e in window.catalog.worklist()]
+    assert keys == [e.key for e in window.session.catalog.worklist()]
     top = window.browser.row_texts()
-    assert float(top[1]) == pytest.approx(max(e.score for e in window.catalog.entries.values()), abs=0.05)
+    assert float(top[1]) == pytest.approx(max(e.score for e in window.session.catalog.entries.values()), abs=0.05)
 
 
 def test_cancel_stops_analyse_all_and_keeps_every_image(qtbot, window) -> None:
     _use_scripted(window, ScriptedScorer(delay=0.4))
     window.settings.auto_analyse = False
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: len(window.catalog.entries) >= 5)
+    assert wait_for(lambda: len(window.session.catalog.entries) >= 5)
     with qtbot.waitSignal(window.analysisFinished, timeout=30000) as blocker:
         window.analyse_all()
-        assert wait_for(lambda: any(e.summary for e in window.catalog.entries.values()))
+        assert wait_for(lambda: any(e.summary for e in window.session.catalog.entries.values()))
         window.actions_by_id["cancel"].trigger()
     assert blocker.args == [True]
-    scored = sum(1 for e in window.catalog.entries.values() if e.summary is not None)
-    assert 1 <= scored < len(window.catalog.entries)
-    assert len(window.browser.visible_keys()) == len(window.catalog.entries)
+    scored = sum(1 for e in window.session.catalog.entries.values() if e.summary is not None)
+    assert 1 <= scored < len(window.session.catalog.entries)
+    assert len(window.browser.visible_keys()) == len(window.session.catalog.entries)
 
 
 def test_each_frame_of_a_multiframe_image_is_scored_on_its_own(qtbot, window) -> None:
@@ -158,14 +158,14 @@ def test_each_frame_of_a_multiframe_image_is_scored_on_its_own(qtbot, window) ->
     with qtbot.waitSignal(window.resultShown, timeout=30000):
         window.actions_by_id["next_frame"].trigger()
     assert window.panes.frame == 1 and window.panes.result is not first
-    assert window.catalog.entries[key].summary.frame == 1
+    assert window.session.catalog.entries[key].summary.frame == 1
     window.actions_by_id["prev_frame"].trigger()  # cached: shown at once
     assert window.panes.result is first
 
 
 def test_next_and_previous_image_follow_the_browser(qtbot, window) -> None:
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: window.panes.image is not None and len(window.catalog.entries) > 2)
+    assert wait_for(lambda: window.panes.image is not None and len(window.session.catalog.entries) > 2)
     keys = window.browser.visible_keys()
     assert window.browser.current_key() == keys[0]
     with qtbot.waitSignal(window.imageShown, timeout=30000) as blocker:
@@ -185,7 +185,7 @@ def test_a_long_worklist_resorts_in_batches_and_ends_sorted(qtbot, window, monke
     _use_scripted(window, ScriptedScorer())
     window.settings.auto_analyse = False
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: len(window.catalog.entries) >= 5)
+    assert wait_for(lambda: len(window.session.catalog.entries) >= 5)
     window.actions_by_id["worklist"].setChecked(True)
     sorts = []
     monkeypatch.setattr(window.browser, "update_scores",
@@ -193,10 +193,10 @@ def test_a_long_worklist_resorts_in_batches_and_ends_sorted(qtbot, window, monke
                                                                           real(keys)))
     with qtbot.waitSignal(window.analysisFinished, timeout=60000):
         window.actions_by_id["analyse_all"].trigger()
-    qtbot.waitUntil(lambda: sum(sorts) == len(window.catalog.entries), timeout=5000)
-    assert len(sorts) < len(window.catalog.entries)  # batched: fewer sorts than scores
+    qtbot.waitUntil(lambda: sum(sorts) == len(window.session.catalog.entries), timeout=5000)
+    assert len(sorts) < len(window.session.catalog.entries)  # batched: fewer sorts than scores
     keys = window.browser.visible_keys()
-    assert keys == [e.key for e in window.catalog.worklist()]
+    assert keys == [e.key for e in window.session.catalog.worklist()]
 
 
 def test_compile_setting_compiles_in_the_background_or_says_why_not(qtbot, window, model_path,
@@ -219,7 +219,7 @@ def test_compile_setting_compiles_in_the_background_or_says_why_not(qtbot, windo
         assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
     assert window.panes.result.notes == [] and not ended  # scored while it compiles
     qtbot.waitUntil(lambda: bool(ended), timeout=120000)
-    assert ended == [False] and not window.model_info["compiled"]
+    assert ended == [False] and not window.session.model.compiled
     assert "not compiled: InductorError: InvalidCxxCompiler" in window.statusBar().currentMessage()
     with qtbot.waitSignal(window.resultShown, timeout=60000):
         window.analyse_current()
@@ -238,16 +238,16 @@ def test_choosing_another_operating_point_reflags_without_reanalysing(qtbot, win
         assert open_and_wait(qtbot, window, DATA / "images" / "TBX11K_h0001.png") == "shown"
     key = str(DATA / "images" / "TBX11K_h0001.png")
     score = window.panes.result.score
-    points = {op["name"]: op for op in window.model_info["operating_points"]}
+    points = {op.name: op for op in window.session.model.operating_points}
     analysed: list[str] = []
-    window.runner.resultReady.connect(lambda k, *_: analysed.append(k))
+    window.session.result_ready.connect(lambda k, *_: analysed.append(k))
     # The user picks "high sensitivity" in the score panel's combo box.
     panel.operating_points.activated.emit(names.index("high sensitivity"))
     high = points["high sensitivity"]
-    summary = window.catalog.entries[key].summary
+    summary = window.session.catalog.entries[key].summary
     assert summary.operating_point.name == "high sensitivity"
-    assert summary.operating_threshold == pytest.approx(high["threshold"])
-    assert summary.flagged == (score >= high["threshold"])
+    assert summary.operating_threshold == pytest.approx(high.threshold)
+    assert summary.flagged == (score >= high.threshold)
     assert window.panes.result.operating_point.name == "high sensitivity"
     assert "high sensitivity" in panel.operating_point.text()
     assert ("FLAGGED" in panel.flag.text()) == summary.flagged

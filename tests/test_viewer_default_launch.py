@@ -46,16 +46,16 @@ class _Driver:
             self.seen["timeout"] = self.stage
             if window is not None:
                 self.seen["timeout"] += (
-                    f": model {'loaded' if window.scorer else 'not loaded'}, "
-                    f"{len(window.catalog.entries)} images, shown {window._current_key}, "
+                    f": model {'loaded' if window.session.model else 'not loaded'}, "
+                    f"{len(window.session.catalog.entries)} images, shown {window.session.key}, "
                     f"result {window.panes.result is not None}, runner busy "
-                    f"{window.runner.busy}, status {window.statusBar().currentMessage()!r}")
+                    f"{window.session.busy}, status {window.statusBar().currentMessage()!r}")
                 window.close()
             self.app.exit(3)
             return
         if window is not None and self.stage == "start" and self._first_result_shown(window):
-            self.seen["first"] = (window._current_key, window.panes.result)
-            self.seen["model_info"] = dict(window.model_info)
+            self.seen["first"] = (window.session.key, window.panes.result)
+            self.seen["model_info"] = window.session.model
             self.seen["bar_label"] = window.overlay.bar_label.text()
             self.seen["score_text"] = window.score_panel.score.text()
             self.seen["flag_text"] = window.score_panel.flag.text()
@@ -64,10 +64,10 @@ class _Driver:
             window.actions_by_id["analyse_all"].trigger()
             self.stage = "analysing"
         elif (window is not None and self.stage == "analysing" and self.seen.get("analysed")
-              and not window.runner.busy):
+              and not window.session.busy):
             self.seen["entries"] = {Path(e.path).name: e.summary
-                                    for e in window.catalog.entries.values()}
-            self.seen["worklist"] = [Path(e.path).name for e in window.catalog.worklist()]
+                                    for e in window.session.catalog.entries.values()}
+            self.seen["worklist"] = [Path(e.path).name for e in window.session.catalog.worklist()]
             window.close()
             window.deleteLater()
             self.app.exit(0)
@@ -76,8 +76,8 @@ class _Driver:
 
     @staticmethod
     def _first_result_shown(window: MainWindow) -> bool:
-        return (window.scorer is not None and window.panes.result is not None
-                and len(window.catalog.entries) >= 7)
+        return (window.session.model is not None and window.panes.result is not None
+                and len(window.session.catalog.entries) >= 7)
 
 
 def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model(
@@ -93,8 +93,8 @@ def test_main_without_a_path_opens_the_demo_and_scores_it_with_the_bundled_model
     assert code == 0
     # The bundled model was loaded, calibrated, with its heatmap statistics.
     info = driver.seen["model_info"]
-    assert Path(info["path"]).resolve() == (ROOT / "resources/models/default.safetensors")
-    assert info["name"] == bundled_model.name and info["version"] == bundled_model.version
+    assert Path(info.path).resolve() == (ROOT / "resources/models/default.safetensors")
+    assert info.name == bundled_model.name and info.version == bundled_model.version
     assert "sigma above normal" in driver.seen["bar_label"]
     # The first demo study was analysed on its own (auto-analyse) and its score shown.
     key, result = driver.seen["first"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from squid_core.scoring.operating_point import OperatingPoint
 from squid_core.scoring.summary import ResultSummary
-from viewer.catalog import Catalog, Entry, csv_rows
+from squid_core.session.catalog import Catalog, Entry, csv_rows
 
 
 def _summary(score: float) -> ResultSummary:

@@ -21,8 +21,8 @@ def window(qtbot, tmp_path):
 
 
 def test_report_png_has_both_images_and_is_white_paper(qtbot, window, tmp_path) -> None:
-    with qtbot.waitSignal(window.exportFinished, timeout=30000):
-        out = window.export_report("png", str(tmp_path / "report.png"))
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000):
+        out = window.exporter.export_report("png", str(tmp_path / "report.png"))
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape[1] == 1800 and img.shape[0] > 1000
     assert (img[5, 5] == 255).all()  # white page
@@ -33,8 +33,8 @@ def test_report_png_has_both_images_and_is_white_paper(qtbot, window, tmp_path) 
 
 
 def test_report_pdf(qtbot, window, tmp_path) -> None:
-    with qtbot.waitSignal(window.exportFinished, timeout=30000):
-        out = window.export_report("pdf", str(tmp_path / "report.pdf"))
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000):
+        out = window.exporter.export_report("pdf", str(tmp_path / "report.pdf"))
     data = out.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 20_000
     assert b"/Image" in data and b"/Font" in data  # the radiographs and the text
@@ -44,29 +44,29 @@ def test_report_pdf(qtbot, window, tmp_path) -> None:
 
 def test_csv_lists_every_image_with_scores(qtbot, window, tmp_path) -> None:
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: len(window.catalog.entries) > 3)
-    out = window.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
+    assert wait_for(lambda: len(window.session.catalog.entries) > 3)
+    out = window.exporter.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == len(window.catalog.entries)
+    assert len(rows) == len(window.session.catalog.entries)
     siim = next(r for r in rows if r["file"].endswith("SIIM_CR_chest.dcm"))
     assert float(siim["score"]) == pytest.approx(73.25)
     assert siim["flagged"] == "yes" and siim["model_name"] == "scripted"
     assert siim["patient_id"]
     assert any(r["score"] == "" for r in rows)  # unscored images are listed too
-    anon = list(csv.DictReader(window.export_csv(str(tmp_path / "anon.csv"),
+    anon = list(csv.DictReader(window.exporter.export_csv(str(tmp_path / "anon.csv"),
                                                  anonymise=True).open()))
     assert all(r["patient_id"] == "" and "/" not in r["file"] for r in anon)
 
 
 def _written(qtbot, window, export, path, anonymise):
-    with qtbot.waitSignal(window.exportFinished, timeout=30000) as blocker:
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000) as blocker:
         out = export(str(path), anonymise=anonymise)
     assert blocker.args == [str(out)]
     return out
 
 
 def test_secondary_capture_carries_the_overlay(qtbot, window, tmp_path) -> None:
-    out = _written(qtbot, window, window.export_secondary_capture, tmp_path / "sc.dcm", False)
+    out = _written(qtbot, window, window.exporter.export_secondary_capture, tmp_path / "sc.dcm", False)
     ds = pydicom.dcmread(out)
     src = pydicom.dcmread(SOURCE, stop_before_pixels=True)
     assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
@@ -94,7 +94,7 @@ def _assert_anonymous(ds: pydicom.Dataset, src: pydicom.Dataset, raw: bytes) -> 
 
 
 def test_anonymised_secondary_capture(qtbot, window, tmp_path) -> None:
-    out = _written(qtbot, window, window.export_secondary_capture, tmp_path / "sc_anon.dcm",
+    out = _written(qtbot, window, window.exporter.export_secondary_capture, tmp_path / "sc_anon.dcm",
                    True)
     ds = pydicom.dcmread(out)
     _assert_anonymous(ds, pydicom.dcmread(SOURCE, stop_before_pixels=True), out.read_bytes())
@@ -118,7 +118,7 @@ def _content(ds: pydicom.Dataset) -> dict[str, object]:
 
 @pytest.mark.parametrize("anonymise", [False, True])
 def test_structured_report_carries_the_score(qtbot, window, tmp_path, anonymise) -> None:
-    out = _written(qtbot, window, window.export_sr, tmp_path / "sr.dcm", anonymise)
+    out = _written(qtbot, window, window.exporter.export_sr, tmp_path / "sr.dcm", anonymise)
     ds = pydicom.dcmread(out)
     src = pydicom.dcmread(SOURCE, stop_before_pixels=True)
     assert ds.SOPClassUID == pydicom.uid.ComprehensiveSRStorage
@@ -140,7 +140,7 @@ def test_structured_report_of_a_png(qtbot, window, tmp_path) -> None:
     png = DATA / "images" / "NIH_00027426_000.png"
     assert open_and_wait(qtbot, window, png) == "shown"
     assert wait_for(lambda: window.panes.result is not None)
-    out = _written(qtbot, window, window.export_sr, tmp_path / "png_sr.dcm", False)
+    out = _written(qtbot, window, window.exporter.export_sr, tmp_path / "png_sr.dcm", False)
     ds = pydicom.dcmread(out)
     evidence = pydicom.dcmread(tmp_path / "png_sr_source_sc.dcm")
     assert _content(ds)["Source"] == evidence.SOPInstanceUID
@@ -169,3 +169,22 @@ def test_anonymise_dataset_strips_identifying_data_everywhere() -> None:
     assert out.ReferencedImageSequence[0].ReferringPhysicianName == ""
     assert out.StudyInstanceUID != ds.StudyInstanceUID
     assert anonymise_dataset(ds).StudyInstanceUID == out.StudyInstanceUID  # consistent
+
+
+def test_exports_read_what_the_panes_draw_from_the_session(qtbot, window) -> None:
+    """The exports compute the picture from the session's image and the view state as
+    values; after a rotation, a flip and a window preset it is exactly what the original
+    pane draws (its pyqtgraph item: data, levels, lookup table)."""
+    panes = window.panes
+    panes.rotate(1)
+    panes.flip(True)
+    assert panes.apply_preset(0)
+    view = window.exporter.screen_view()
+    assert view.image is window.session.image and view.result is window.session.result
+    item = panes.panes["original"].image
+    lo, hi = item.getLevels()
+    t = np.clip((np.asarray(item.image, dtype=np.float32) - lo) / max(hi - lo, 1e-12), 0, 1)
+    drawn = item.lut[np.round(t * 255).astype(np.intp)]
+    assert np.array_equal(view.original(), drawn)
+    assert view.state == panes.state and view.state.window is not None
+    assert np.array_equal(view.overlay_image(), panes.displayed_overlay())

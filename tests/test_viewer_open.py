@@ -31,14 +31,14 @@ def test_every_test_file_opens_or_is_listed_with_a_reason(qtbot, window) -> None
         window.close_all()
         outcome = open_and_wait(qtbot, window, path)
         if path.name in UNOPENABLE:
-            reasons = [r.reason for r in window.catalog.rejected if r.path.name == path.name]
+            reasons = [r.reason for r in window.session.catalog.rejected if r.path.name == path.name]
             if outcome != "rejected" or not reasons or not reasons[0].strip():
                 problems.append(f"{path.name}: expected a rejection with a reason")
             continue
         if outcome != "shown":
-            problems.append(f"{path.name}: not shown ({window.catalog.rejected})")
+            problems.append(f"{path.name}: not shown ({window.session.catalog.rejected})")
             continue
-        image = window.panes.panes["original"].image.image
+        image = window.panes.drawn("original")
         if image is None or image.size == 0:
             problems.append(f"{path.name}: nothing drawn")
         if window.panes.readout_at(0, 0) == "":
@@ -49,11 +49,11 @@ def test_every_test_file_opens_or_is_listed_with_a_reason(qtbot, window) -> None
 def test_broken_dicom_shows_error_and_viewer_goes_on(qtbot, window, tmp_path) -> None:
     broken = DATA / "dicom" / "966.dcm"
     assert open_and_wait(qtbot, window, broken) == "rejected"
-    reason = next(r.reason for r in window.catalog.rejected if r.path == broken)
+    reason = next(r.reason for r in window.session.catalog.rejected if r.path == broken)
     assert "966.dcm" in window.statusBar().currentMessage()
     assert window.browser.rejected.count() == 1
     assert reason in window.browser.rejected.item(0).text()
-    assert "Could not open" in window.panes.panes["original"].message.textItem.toPlainText()
+    assert "Could not open" in window.panes.message_text("original")
     # A truncated copy of a good file: also an error, not a crash.
     good = (DATA / "dicom" / "SIIM_CR_chest.dcm").read_bytes()
     truncated = tmp_path / "truncated.dcm"
@@ -65,10 +65,10 @@ def test_broken_dicom_shows_error_and_viewer_goes_on(qtbot, window, tmp_path) ->
 
 def test_folder_and_dicomdir_fill_the_tree(qtbot, window) -> None:
     window.open_paths([DATA / "dicom" / "dicomdir"])
-    assert wait_for(lambda: len(window.catalog.entries) > 1)
+    assert wait_for(lambda: len(window.session.catalog.entries) > 1)
     model = window.browser.tree.model()
     assert model.rowCount() >= 1
-    assert len(window.browser.visible_keys()) == len(window.catalog.entries)
+    assert len(window.browser.visible_keys()) == len(window.session.catalog.entries)
     top = model.index(0, 0)
     study = model.index(0, 0, top)
     assert study.isValid() and model.index(0, 0, study).isValid()  # study > series
@@ -77,10 +77,10 @@ def test_folder_and_dicomdir_fill_the_tree(qtbot, window) -> None:
 def test_multiframe_slider(qtbot, window) -> None:
     assert open_and_wait(qtbot, window, DATA / "dicom" / "emri_small_RLE.dcm") == "shown"
     assert window.frames.isVisible()
-    first = window.panes.panes["original"].image.image.copy()
+    first = window.panes.drawn("original").copy()
     window.actions_by_id["next_frame"].trigger()
     assert window.panes.frame == 1 and window.frames.frame == 1
-    assert (window.panes.panes["original"].image.image != first).any()
+    assert (window.panes.drawn("original") != first).any()
 
 
 def test_drop_opens_files(qtbot, window) -> None:

@@ -88,11 +88,11 @@ def test_query_retrieve_analyse_and_send_back(qtbot, tmp_path, orthanc, model_pa
     assert [f.stem for f in files] == [str(chest.SOPInstanceUID)]
     assert files[0].parent == data_dir / "pacs" / "retrieved"
     key = str(files[0])
-    assert wait_for(lambda: key in window.catalog.entries, 30)
+    assert wait_for(lambda: key in window.session.catalog.entries, 30)
     assert wait_for(lambda: window.panes.result is not None, 60)
     score = window.panes.result.score
     assert score is not None
-    assert window.catalog.entries[key].summary is not None
+    assert window.session.catalog.entries[key].summary is not None
 
     # Send results: SC and SR arrive in Orthanc, the SR carries the score on screen.
     with qtbot.waitSignal(pane.sent, timeout=30000) as sent:
@@ -189,11 +189,11 @@ def test_built_in_scp_receives_shows_and_scores(qtbot, tmp_path, orthanc, model_
     answer = requests.post(f"{orthanc.url}/modalities/squidtest/store", json=ids, timeout=60)
     answer.raise_for_status()
     folder = data_dir / "pacs" / "received"
-    assert wait_for(lambda: len(window.catalog.entries) == 2, 60)
-    assert all(Path(k).parent == folder for k in window.catalog.entries)
+    assert wait_for(lambda: len(window.session.catalog.entries) == 2, 60)
+    assert all(Path(k).parent == folder for k in window.session.catalog.entries)
     # Scored on arrival (or judged not applicable): every entry has a summary.
     assert wait_for(lambda: all(e.summary is not None
-                                for e in window.catalog.entries.values()), 90)
+                                for e in window.session.catalog.entries.values()), 90)
     assert window.panes.image is not None  # the first arrival is shown
 
     pane.receive_box.setChecked(False)

@@ -16,7 +16,7 @@ def window(qtbot, tmp_path):
     w = make_window(qtbot, tmp_path)
     assert open_and_wait(qtbot, w, DATA / "dicom" / "dx_image.dcm") == "shown"
     # A result so the reconstruction pane has an image too.
-    w.use_scorer(ScriptedScorer())
+    w.session.use_scorer(ScriptedScorer())
     w.analyse_current()
     assert wait_for(lambda: w.panes.result is not None)
     return w
@@ -33,8 +33,8 @@ def test_window_level_reaches_every_pane(window) -> None:
     panes.set_window(Window(100.0, 50.0, "manual"))
     assert set(panes.pane_levels().values()) == {(75.0, 125.0)}
     # The reconstruction is shown in stored-value units too, so the window means the same.
-    recon = panes.panes["reconstruction"].image.image
-    orig = panes.panes["original"].image.image
+    recon = panes.drawn("reconstruction")
+    orig = panes.drawn("original")
     assert recon.shape == orig.shape and abs(float(recon.mean()) - float(orig.mean())) < 60
 
 
@@ -55,10 +55,10 @@ def test_right_drag_changes_width_and_level(window) -> None:
 
 def test_orientation_and_invert_apply_to_every_pane(window) -> None:
     panes = window.panes
-    shape0 = panes.panes["original"].image.image.shape
+    shape0 = panes.drawn("original").shape
     window.actions_by_id["rotate_cw"].trigger()
     for name in ("original", "reconstruction", "heatmap"):
-        assert panes.panes[name].image.image.shape == shape0[::-1]
+        assert panes.drawn(name).shape == shape0[::-1]
     assert panes.panes["heatmap"].overlay.image.shape[:2] == shape0[::-1]
     # The read-out still names the source pixel: after a clockwise turn the displayed
     # top-left is the source's bottom-left; after a horizontal flip, its top-left.

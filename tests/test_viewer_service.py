@@ -30,7 +30,7 @@ def window(qtbot, tmp_path, tiny_model, monkeypatch):
     def not_here(*_args, **_kwargs):
         raise AssertionError("scored in the viewer's process")
 
-    monkeypatch.setattr("viewer.workers.analyse", not_here)
+    monkeypatch.setattr("squid_core.service.in_process.analyse", not_here)
     w = make_window(qtbot, tmp_path)
     w.settings.auto_analyse = False
     with qtbot.waitSignal(w.modelLoaded, timeout=60000):
@@ -39,41 +39,41 @@ def window(qtbot, tmp_path, tiny_model, monkeypatch):
 
 
 def _worker_pid(window) -> int:
-    service = window.service.analysis_service
+    service = window.session.service
     assert wait_for(lambda: bool(service.model_info), 60), "the worker did not start"
     return int(service.model_info["pid"])
 
 
 def test_analyse_all_scores_in_a_worker_process_image_on_screen_first(qtbot, window) -> None:
     window.open_paths([DATA / "images"])
-    assert wait_for(lambda: window.panes.image is not None and len(window.catalog.entries) > 5)
+    assert wait_for(lambda: window.panes.image is not None and len(window.session.catalog.entries) > 5)
     last = window.browser.visible_keys()[-1]
     window.browser.select(last)  # an image far down the list is on screen
-    assert wait_for(lambda: window._current_key == last and window.panes.image is not None)
+    assert wait_for(lambda: window.session.key == last and window.panes.image is not None)
     order: list[str] = []
-    window.service.resultReady.connect(lambda key, *_: order.append(key))
+    window.session.result_ready.connect(lambda key, *_: order.append(key))
     with qtbot.waitSignal(window.analysisFinished, timeout=120000) as done:
         window.actions_by_id["analyse_all"].trigger()
     assert done.args == [False]
     assert order[0] == last  # on screen: analysed first
     assert _worker_pid(window) != os.getpid()
-    assert all(e.summary is not None for e in window.catalog.entries.values())
+    assert all(e.summary is not None for e in window.session.catalog.entries.values())
     assert window.panes.result is not None and window.score_panel.score.text() != ""
-    assert not window.runner.busy and not window.cancel_button.isVisible()
+    assert not window.session.busy and not window.run_progress.cancel_button.isVisible()
 
 
 def test_cancel_stops_the_run_in_the_service(qtbot, window) -> None:
     window.open_paths([DATA / "images", DATA / "dicom"])
-    assert wait_for(lambda: len(window.catalog.entries) > 20)
+    assert wait_for(lambda: len(window.session.catalog.entries) > 20)
     results: list[str] = []
-    window.service.resultReady.connect(lambda key, *_: results.append(key))
+    window.session.result_ready.connect(lambda key, *_: results.append(key))
     with qtbot.waitSignal(window.analysisFinished, timeout=120000) as done:
         window.analyse_all()
         assert wait_for(lambda: len(results) >= 1, 60)
         window.actions_by_id["cancel"].trigger()
     assert done.args == [True]
-    assert not window.runner.busy
-    assert 1 <= len(results) < len(window.catalog.entries)
+    assert not window.session.busy
+    assert 1 <= len(results) < len(window.session.catalog.entries)
     assert "cancelled" in window.statusBar().currentMessage()
     # The service still serves: the image on screen is analysed on request.
     with qtbot.waitSignal(window.resultShown, timeout=60000):
@@ -83,7 +83,7 @@ def test_cancel_stops_the_run_in_the_service(qtbot, window) -> None:
 def test_a_worker_that_dies_shows_an_error_and_the_next_image_scores(qtbot, window) -> None:
     assert open_and_wait(qtbot, window, DATA / "dicom" / "dx_image.dcm") == "shown"
     pid = _worker_pid(window)
-    service = window.service.analysis_service
+    service = window.session.service
 
     def crash(_key: str) -> None:  # the worker dies as a crashing decoder would
         service.started.disconnect(crash)
@@ -94,7 +94,7 @@ def test_a_worker_that_dies_shows_an_error_and_the_next_image_scores(qtbot, wind
     assert wait_for(lambda: "Could not analyse" in window.score_panel.state.text(), 60)
     assert "stopped unexpectedly" in window.score_panel.state.text()
     assert "dx_image.dcm" in window.statusBar().currentMessage()
-    assert not window.runner.busy
+    assert not window.session.busy
     with qtbot.waitSignal(window.resultShown, timeout=60000):  # a new worker scores it
         window.analyse_current()
     assert window.panes.result is not None and not _alive(pid)
@@ -108,7 +108,7 @@ def test_another_model_restarts_the_service(qtbot, window, tmp_path) -> None:
     other = tiny_model_file(tmp_path / "other.safetensors")
     with qtbot.waitSignal(window.modelLoaded, timeout=60000):
         window.load_model(other, "cpu")  # as the library or the wizard activating one
-    assert window.service.analysis_service.spec.path == str(other)
+    assert window.session.service.spec.path == str(other)
     with qtbot.waitSignal(window.resultShown, timeout=60000):
         window.analyse_current()
     assert _worker_pid(window) != old_pid
@@ -132,16 +132,16 @@ def test_the_image_on_screen_keeps_its_result_after_a_long_run(qtbot, window) ->
     """The image on screen is analysed first; a run of more images than the result cache
     holds must not push its result out (the score panel once went back to "Not analysed
     yet" at the end of "Analyse all" on the seven demo studies)."""
-    from viewer.main_window import RESULT_CACHE
+    from squid_core.session import RESULT_CACHE
 
     window.open_paths([DATA / "images", DATA / "dicom"])
-    assert wait_for(lambda: len(window.catalog.entries) > RESULT_CACHE + 2)
+    assert wait_for(lambda: len(window.session.catalog.entries) > RESULT_CACHE + 2)
     shown = next(k for k in window.browser.visible_keys() if k.endswith("IM-0115-0001.jpeg"))
     window.browser.select(shown)
-    assert wait_for(lambda: window._current_key == shown and window.panes.image is not None)
+    assert wait_for(lambda: window.session.key == shown and window.panes.image is not None)
     with qtbot.waitSignal(window.analysisFinished, timeout=180000):
         window.analyse_all()
-    summary = window.catalog.entries[shown].summary
+    summary = window.session.catalog.entries[shown].summary
     assert summary is not None and summary.score is not None
     assert window.score_panel.score.text() == f"{summary.score:.1f}"
     assert window.panes.result is not None

@@ -126,8 +126,8 @@ def test_model_library_opens_and_activating_loads_the_model(qtbot, tmp_path) -> 
                            bundled_path=tmp_path / "none.safetensors")
     entry = library.import_model(tiny_model_file(tmp_path / "tiny.safetensors"))
     window = make_window(qtbot, tmp_path)
-    window.library_factory = lambda: library
-    assert window.scorer is None
+    window.model_actions.library_factory = lambda: library
+    assert window.session.model is None
     window.actions_by_id["model_library"].trigger()
     dialogs = window.findChildren(ModelLibraryDialog)
     assert len(dialogs) == 1 and dialogs[0].isVisible()
@@ -137,7 +137,7 @@ def test_model_library_opens_and_activating_loads_the_model(qtbot, tmp_path) -> 
     with qtbot.waitSignal(window.modelLoaded, timeout=30000) as loaded:
         dialog.buttons["activate"].click()
     assert loaded.args == ["tiny-test"] and library.active_id() == entry.id
-    assert window.model_info["path"] == str(entry.path)
+    assert window.session.model.path == str(entry.path)
     assert "tiny-test" in window.score_panel.model.text()
     dialog.close()
     with qtbot.waitSignal(window.resultShown, timeout=60000):
@@ -148,5 +148,5 @@ def test_model_library_opens_and_activating_loads_the_model(qtbot, tmp_path) -> 
     dialog = [d for d in window.findChildren(ModelLibraryDialog) if d.isVisible()][0]
     with qtbot.waitSignal(window.modelFailed, timeout=20000):
         dialog.activeModelChanged.emit(str(tmp_path / "missing.safetensors"))
-    assert window.model_info["name"] == "tiny-test"  # the loaded model stays
+    assert window.session.model.name == "tiny-test"  # the loaded model stays
     dialog.close()

@@ -30,7 +30,7 @@ def window(qtbot, tmp_path):
 def _shown(qtbot, window, path: Path):
     with qtbot.waitSignal(window.resultShown, timeout=60000):
         assert open_and_wait(qtbot, window, path) == "shown"
-    return window._results[(str(path), 0)]
+    return window.session.result_for(str(path), 0)
 
 
 def test_not_applicable_then_analyse_anyway(qtbot, window) -> None:
@@ -41,7 +41,7 @@ def test_not_applicable_then_analyse_anyway(qtbot, window) -> None:
     assert "NEEDS REVIEW" in panel.flag.text() and "Not flagged" not in panel.flag.text()
     assert "MR image" in panel.status.text() and panel.status.isVisibleTo(panel)
     assert panel.analyse_anyway.isVisibleTo(panel) and not panel.score.isVisibleTo(panel)
-    message = window.panes.panes["reconstruction"].message.textItem.toPlainText()
+    message = window.panes.message_text("reconstruction")
     assert "Analyse anyway" in message and "an MR image" in message
     assert window.browser.row_texts(str(MR))[2] == "REVIEW: n/a"
     with qtbot.waitSignal(window.resultShown, timeout=60000):
@@ -51,7 +51,7 @@ def test_not_applicable_then_analyse_anyway(qtbot, window) -> None:
     assert panel.score.isVisibleTo(panel) and panel.score.text() == f"{forced.score:.1f}"
     assert "analysed anyway" in panel.state.text()
     assert not panel.analyse_anyway.isVisibleTo(panel)
-    assert window.catalog.entries[str(MR)].summary.score == pytest.approx(forced.score)
+    assert window.session.catalog.entries[str(MR)].summary.score == pytest.approx(forced.score)
 
 
 def test_outside_shows_the_score_labelled_uncalibrated(qtbot, window, tmp_path) -> None:
@@ -62,16 +62,16 @@ def test_outside_shows_the_score_labelled_uncalibrated(qtbot, window, tmp_path) 
     assert "uncalibrated" in panel.state.text() and "NEEDS REVIEW" in panel.flag.text()
     assert panel.guard.text().startswith("OUTSIDE (distance")
     assert not panel.analyse_anyway.isVisibleTo(panel)
-    with qtbot.waitSignal(window.exportFinished, timeout=30000):
-        out = window.export_sr(str(tmp_path / "sr.dcm"), anonymise=True)
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000):
+        out = window.exporter.export_sr(str(tmp_path / "sr.dcm"), anonymise=True)
     ds = pydicom.dcmread(out)
     texts = {item.ConceptNameCodeSequence[0].CodeMeaning: getattr(item, "TextValue", None)
              for item in ds.ContentSequence}
     assert texts["Result status"].startswith("outside: outside the model's training data")
-    content = window.report_content()  # the report states it too, never "not flagged"
+    content = window.exporter.report_content()  # the report states it too, never "not flagged"
     assert content.status == "outside" and "training data" in content.status_reason
-    with qtbot.waitSignal(window.exportFinished, timeout=30000):
-        window.export_report("pdf", str(tmp_path / "report.pdf"))
+    with qtbot.waitSignal(window.exporter.finished, timeout=30000):
+        window.exporter.export_report("pdf", str(tmp_path / "report.pdf"))
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -90,12 +90,12 @@ def test_worklist_puts_needs_review_with_the_flagged_and_filters(qtbot, window, 
         shutil.copy(src, folder / src.name)
     window.settings.auto_analyse = False
     window.open_paths([folder])
-    assert wait_for(lambda: len(window.catalog.entries) == 4)
+    assert wait_for(lambda: len(window.session.catalog.entries) == 4)
     with qtbot.waitSignal(window.analysisFinished, timeout=120000):
         window.analyse_all()
     window.actions_by_id["worklist"].setChecked(True)
     order = [Path(k).name for k in window.browser.visible_keys()]
-    summary = {Path(k).name: e.summary for k, e in window.catalog.entries.items()}
+    summary = {Path(k).name: e.summary for k, e in window.session.catalog.entries.items()}
     assert summary[CHILD.name].verdict == "no flag"  # below the operating point
     assert summary[PNEUMONIA.name].verdict == "FLAG"
     # Flagged and needs-review first (by score; the unscored not-applicable last of
@@ -108,7 +108,7 @@ def test_worklist_puts_needs_review_with_the_flagged_and_filters(qtbot, window, 
     assert len(window.browser.visible_keys()) == 3
     window.browser.set_filter("all")
     assert len(window.browser.visible_keys()) == 4
-    out = window.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
+    out = window.exporter.export_csv(str(tmp_path / "scores.csv"), anonymise=False)
     rows = {Path(r["file"]).name: r for r in csv.DictReader(out.open())}
     assert [Path(r["file"]).name for r in csv.DictReader(out.open())] == order
     assert rows[MR.name]["status"] == "not-applicable" and rows[MR.name]["score"] == ""

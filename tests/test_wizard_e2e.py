@@ -97,9 +97,9 @@ def _open_wizard(qtbot, library: ModelLibrary, normal: Path, val: Path | None, w
         qtbot.addWidget(wizard)
         wizard.show()
     else:
-        window.library_factory = lambda: library
+        window.model_actions.library_factory = lambda: library
         window.actions_by_id["train"].trigger()
-        wizard = window._wizard
+        wizard = window.model_actions.wizard
         assert isinstance(wizard, TrainingWizard) and wizard.isVisible()
     page = wizard.data_page
     page.add_normal_folder(normal)
@@ -197,8 +197,8 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     assert not wizard.state.run_dir.exists(), "run folder cleaned after saving"
 
     # the viewer has loaded the activated model and scores with the chosen point
-    assert window.model_info["name"] == "Ward test model"
-    assert window.model_info["path"] == str(active.path)
+    assert window.session.model.name == "Ward test model"
+    assert window.session.model.path == str(active.path)
     image = next((val / "abnormal").iterdir())
     with qtbot.waitSignal(window.resultShown, timeout=60_000):
         assert open_and_wait(qtbot, window, image) == "shown"  # analysed on opening

@@ -5,7 +5,8 @@
   logic (worklist order, cancel, no-freeze) that must not depend on model weights.
 * :func:`tiny_model_file` - a real SQUID model file, small enough to build and run in
   seconds on a CPU, with calibration, operating points and measured heatmap statistics, for tests that go through ``squid_core.load_model`` and the real scorer.
-* :func:`wait_for` - run the Qt event loop until a condition holds.
+* :func:`wait_for` - run the Qt event loop until a condition holds; :func:`poll`
+  - the same without Qt.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from typing import Any
 import numpy as np
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
+def poll(condition: Callable[[], bool], timeout: float = 60.0, poll_s: float = 0.01) -> bool:
+    """Check ``condition()`` every ``poll_s`` until it is true or ``timeout`` seconds pass
+    (no Qt: for tests of the session and the node)."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return condition()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0, poll_s: float = 0.005) -> bool:
@@ -163,7 +175,7 @@ def open_and_wait(qtbot: Any, window: Any, path: str | Path, timeout: float = 30
     def settled() -> bool:
         if "r" in state:
             return True
-        return any(str(r.path) == key for r in window.catalog.rejected)
+        return any(str(r.path) == key for r in window.session.catalog.rejected)
 
     window.open_paths([path])
     assert wait_for(settled, timeout), f"{path} neither shown nor rejected in {timeout} s"
@@ -174,7 +186,7 @@ def analysed_window(qtbot: Any, tmp_path: Path, source: str | Path, score: float
     """A shown MainWindow with a ScriptedScorer (constant ``score``) and ``source`` open
     and analysed: the starting point of the export tests."""
     window = make_window(qtbot, tmp_path)
-    window.use_scorer(ScriptedScorer(rule=lambda _px: score))
+    window.session.use_scorer(ScriptedScorer(rule=lambda _px: score))
     assert open_and_wait(qtbot, window, source) == "shown"
     assert wait_for(lambda: window.panes.result is not None)
     return window

@@ -85,25 +85,25 @@ class ScreenshotDirector:
     def _maybe_analyse(self) -> None:
         if self.model_pending or self.scan_pending or self.analysing:
             return
-        if self.window.scorer is None:
+        if self.window.session.model is None:
             self._wait_for_image()
             return
         self.analysing = True
         self.window.analyse_all()
 
     def _wait_for_image(self) -> None:
-        if self.window.panes.image is not None or not self.window.catalog.entries:
+        if self.window.panes.image is not None or not self.window.session.catalog.entries:
             QTimer.singleShot(800, self.save)
         else:
             self.window.imageShown.connect(lambda _k: QTimer.singleShot(800, self.save))
             self.window.imageFailed.connect(lambda *_: QTimer.singleShot(800, self.save))
 
     def _on_analysis(self, _cancelled: bool) -> None:
-        if self.analysing and not self.window.runner.busy:
+        if self.analysing and not self.window.session.busy:
             self.analysing = False
             # The worklist is sorted by score: show the most suspicious image.
-            worklist = self.window.catalog.worklist()
-            if worklist and worklist[0].key != self.window._current_key:
+            worklist = self.window.session.catalog.worklist()
+            if worklist and worklist[0].key != self.window.session.key:
                 self.window.browser.select(worklist[0].key)
                 self.window.resultShown.connect(lambda _k: QTimer.singleShot(800, self.save))
                 QTimer.singleShot(20000, self.save)

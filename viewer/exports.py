@@ -7,6 +7,9 @@ QImage for PNG and a QPdfWriter (QtGui; QtPrintSupport is not needed) for PDF.
 
 DICOM Secondary Capture, DICOM SR and CSV are written by :mod:`squid_core.exports`
 (no Qt there); the functions here only collect what the viewer shows and call them.
+What is on screen comes as a :class:`~squid_core.display.screen_view.ScreenView` (the session's
+image, frame and result, the view state and the overlay's look: values), never read
+back out of the panes.
 
 Every file is written atomically: the report is encoded in memory, then written to a
 temporary file beside the target and renamed into place. On a full or read-only disk
@@ -21,7 +24,6 @@ import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QIODevice, QMarginsF, QPointF, QRectF, QSizeF, Qt
@@ -37,6 +39,7 @@ from PySide6.QtGui import (
 )
 
 from squid_core.atomic_file import write_files_atomically
+from squid_core.display.screen_view import ScreenView
 from squid_core.exports import (
     save_datasets,
     score_report,
@@ -45,13 +48,13 @@ from squid_core.exports import (
 )
 from squid_core.scoring.result import SCORED, verdict
 from squid_core.scoring.summary import ResultSummary
-from viewer.catalog import Catalog, csv_rows
+from squid_core.session.catalog import Catalog, csv_rows
 from viewer.score_panel import RESEARCH_NOTE
 
 
 @dataclass
 class ReportContent:
-    """Everything a report shows; built from the panes and the result on screen."""
+    """Everything a report shows; built from the image and result on screen."""
 
     original: np.ndarray
     overlay: np.ndarray
@@ -71,13 +74,13 @@ class ReportContent:
     status_reason: str = ""
 
 
-def report_content(panes: Any, result: Any, source: str, lut: np.ndarray | None,
+def report_content(view: ScreenView, source: str,
                    study_lines: list[str] | None = None) -> ReportContent:
-    """Collect a report from the ``ImagePanes`` on screen and its ``AnalysisResult``."""
-    original = panes.displayed_original()
-    overlay = panes.displayed_overlay()
-    if original is None or overlay is None or result is None:
+    """Collect a report of the image on screen and its ``AnalysisResult``."""
+    result = view.result
+    if view.image is None or result is None or result.score is None:
         raise ValueError("nothing to report: open an image and analyse it first")
+    original, overlay, lut = view.original(), view.overlay_image(), view.overlay.lut
     op = result.operating_point
     op_text = "none set" if op is None else f"{op.name} (flag if score ≥ {op.threshold:.1f})"
     return ReportContent(
@@ -229,16 +232,16 @@ def save_report_pdf(path: str | Path, content: ReportContent) -> Path:
     return path
 
 
-def secondary_capture_job(panes: Any, anonymise: bool) -> Callable[[str | Path], Path]:
+def secondary_capture_job(view: ScreenView, anonymise: bool) -> Callable[[str | Path], Path]:
     """Collect the heatmap pane as on screen (GUI thread) and return the function that
     writes it as a DICOM Secondary Capture (safe to run in a worker: no Qt inside)."""
-    overlay = panes.displayed_overlay()
-    if overlay is None or panes.result is None:
+    if view.image is None or view.result is None:
         raise ValueError("nothing to export: open an image and analyse it first")
-    image = panes.image
+    overlay = view.overlay_image()
+    image = view.image
     header = getattr(image, "header", None)
     spacing = getattr(getattr(image, "meta", None), "pixel_spacing_mm", None)
-    if spacing and panes.state.rotation % 2:  # rows and columns swapped on screen
+    if spacing and view.state.rotation % 2:  # rows and columns swapped on screen
         spacing = (spacing[1], spacing[0])
 
     def write(path: str | Path) -> Path:
@@ -249,7 +252,7 @@ def secondary_capture_job(panes: Any, anonymise: bool) -> Callable[[str | Path],
     return write
 
 
-def structured_report_job(panes: Any, anonymise: bool) -> Callable[[str | Path], Path]:
+def structured_report_job(view: ScreenView, anonymise: bool) -> Callable[[str | Path], Path]:
     """Collect the score on screen (GUI thread) and return the function that writes it as
     a DICOM Comprehensive SR referencing the analysed image (no Qt inside).
 
@@ -257,15 +260,15 @@ def structured_report_job(panes: Any, anonymise: bool) -> Callable[[str | Path],
     Secondary Capture of the original (in a new study), written beside it as
     ``<name>_source_sc.dcm``; the two files are written together, all or none.
     """
-    result = panes.result
-    image = panes.image
+    result = view.result
+    image = view.image
     if result is None or image is None:
         raise ValueError("nothing to export: open an image and analyse it first")
     record = ResultSummary.from_result(result)
     header = getattr(image, "header", None)
     original = None
     if header is None or "SOPInstanceUID" not in header:
-        original = panes.displayed_original()
+        original = view.original()
 
     def write(path: str | Path) -> Path:
         path = Path(path)

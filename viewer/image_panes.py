@@ -26,7 +26,6 @@ from squid_core.display import (
     ValueMapping,
     ViewState,
     Window,
-    blend,
     grey_lut,
     heatmap_rgba,
     measured_length,
@@ -35,6 +34,7 @@ from squid_core.display import (
     prepare_frame,
     to_source,
 )
+from squid_core.display.screen_view import OverlayLook, grey_mode, grey_rgb, overlay_rgb_on_screen
 from viewer.magnifier import Magnifier
 from viewer.theme import BACKGROUND
 
@@ -171,10 +171,7 @@ class ImagePanes(QWidget):
         self._result: Any = None
         self._state = ViewState()
         self._crosshair = True
-        self._overlay_lut = grey_lut(False)
-        self._overlay_opacity = 0.55
-        self._overlay_threshold = 2.0
-        self._overlay_visible = True
+        self._overlay = OverlayLook(grey_lut(False))
         self._scale_max = 1.0
         self._values_mode = False
         self._ruler: pg.LineSegmentROI | None = None
@@ -276,11 +273,27 @@ class ImagePanes(QWidget):
     def set_overlay(self, lut: np.ndarray, opacity: float, threshold: float,
                     visible: bool) -> None:
         """Heatmap colours (LUT (N, 3) uint8), opacity [0, 1], hide-below threshold, shown."""
-        self._overlay_lut = lut
-        self._overlay_opacity = opacity
-        self._overlay_threshold = threshold
-        self._overlay_visible = visible
+        self._overlay = OverlayLook(lut, opacity, threshold, visible)
         self._render_overlay()
+
+    @property
+    def overlay_look(self) -> OverlayLook:
+        """How the heatmap is drawn now (a value, for the exports)."""
+        return self._overlay
+
+    def drawn(self, pane: str) -> np.ndarray | None:
+        """The grey array pane ``pane`` draws now (oriented; before levels and LUT), or
+        None when it draws nothing."""
+        return self.panes[pane].image.image
+
+    def message_text(self, pane: str) -> str:
+        """What pane ``pane`` ("original", "reconstruction", "heatmap") says over its
+        image ("" when it says nothing): "No model loaded", "Could not open ...", ..."""
+        return self.panes[pane].message.textItem.toPlainText()
+
+    def set_message(self, pane: str, text: str) -> None:
+        """Show ``text`` over pane ``pane`` ("" clears it)."""
+        self.panes[pane].message.setText(text)
 
     def set_corner_text(self, text: str) -> None:
         """Study data drawn in the corner of the original pane ("" hides it)."""
@@ -371,20 +384,19 @@ class ImagePanes(QWidget):
         return out
 
     def displayed_original(self) -> np.ndarray | None:
-        """The original as on screen, as uint8 RGB (window, inversion, orientation)."""
-        return self._rendered_grey(self.panes["original"])
+        """The original as on screen, as uint8 RGB (window, inversion, orientation),
+        computed with the rules the panes draw with (:mod:`squid_core.display.screen_view`)."""
+        if self._pixels is None:
+            return None
+        return grey_rgb(self._pixels, self._values, self._mapping, self._state)
 
     def displayed_overlay(self) -> np.ndarray | None:
         """The heatmap pane as on screen (grey underlay plus overlay) as uint8 RGB."""
-        grey = self._rendered_grey(self.panes["heatmap"])
-        if grey is None or self._result is None or not self._overlay_visible:
+        grey = self.displayed_original()
+        if grey is None or self._result is None:
             return grey
-        heat = np.asarray(self._result.heatmap)
-        rgba = orient(heatmap_rgba(heat, self._overlay_lut, self._scale_max,
-                                   self._overlay_threshold, self._overlay_opacity), self._state)
-        if rgba.shape[:2] != grey.shape[:2]:
-            return grey
-        return blend(grey, rgba)
+        return overlay_rgb_on_screen(grey, self._result.heatmap, self._scale_max,
+                                     self._overlay, self._state)
 
     # -- measurement -----------------------------------------------------------------
 
@@ -453,11 +465,7 @@ class ImagePanes(QWidget):
 
     def _grey_mode(self) -> tuple[tuple[float, float], np.ndarray]:
         """(levels, LUT) for the grey images under the current state."""
-        window = self._state.window
-        if window is None:
-            return (0.0, 1.0), grey_lut(self._state.invert)
-        flip = not (self._mapping.increasing if self._mapping else True)
-        return window.levels, grey_lut(self._state.invert ^ flip)
+        return grey_mode(self._state, self._mapping)
 
     def _render_all(self) -> None:
         if self._pixels is None:
@@ -519,23 +527,14 @@ class ImagePanes(QWidget):
             return
         heat = np.asarray(self._result.heatmap)
         step = _stride(heat.shape)
-        rgba = heatmap_rgba(heat[::step, ::step], self._overlay_lut, self._scale_max,
-                            self._overlay_threshold, self._overlay_opacity)
+        look = self._overlay
+        rgba = heatmap_rgba(heat[::step, ::step], look.lut, self._scale_max, look.threshold,
+                            look.opacity)
         shown = orient(rgba, self._state)
         item.setImage(shown, autoLevels=False, levels=(0, 255))
         rows, cols = oriented_shape(self._pixels.shape, self._state)
         item.setRect(QRectF(0, 0, cols, rows))
-        item.setVisible(self._overlay_visible)
-
-    def _rendered_grey(self, pane: _Pane) -> np.ndarray | None:
-        data = pane.image.image
-        if data is None:
-            return None
-        levels, lut = self._grey_mode()
-        lo, hi = levels
-        t = np.clip((np.asarray(data, dtype=np.float32) - lo) / max(hi - lo, 1e-12), 0, 1)
-        idx = np.round(t * 255).astype(np.intp)
-        return lut[idx]
+        item.setVisible(look.visible)
 
     # -- interaction -----------------------------------------------------------------
 

@@ -1,12 +1,14 @@
-"""The main window: wires the browser, panes, score panel, overlay and tag browser.
+"""The main window: creates the session and the widgets and wires them together.
 
-It owns the session (:class:`~viewer.catalog.Catalog`), the loaded model's scorer and
-the workers; each widget only displays what it is given. Everything slow (scanning,
-decoding, loading a model) runs in :mod:`viewer.workers`; a model file's images are
-analysed by the analysis service in a worker process (:mod:`viewer.analysis_client`).
-Results come back by signal, so the window never freezes; errors become status-bar
-messages, entries in the "Could not open" list or a non-blocking message box, never a
-crash.
+The state lives in a Qt-free :class:`~squid_core.session.Session` (open studies,
+results, the image on screen, the active model and its operating point, the analysis
+service it drives); the widgets observe it. The session's reports from the service's
+threads reach the GUI thread through :class:`~viewer.session_bridge.GuiThreadDelivery`,
+so every event and every widget update happens there. Scanning (:mod:`viewer.scanning`)
+and decoding (:mod:`viewer.image_loader`) run off the GUI thread; the model runs only in
+the analysis service's worker process.
+Errors become status-bar messages, entries in the "Could not open" list or a
+non-blocking message box, never a crash.
 
 Signals let tests, the ``--screenshot`` mode and ``bench/viewer_latency.py`` follow
 what happens without polling.
@@ -16,85 +18,47 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from squid_core.display import PreparedFrame
-from squid_core.io.reader_pool import BATCH_READER, READER
-from squid_core.library import bundled_model_path as default_model_path
-from squid_core.model_loader import load_scorer
-from squid_core.scoring.operating_point import OperatingPoint, point_named
+from squid_core.display import PreparedFrame, captions
+from squid_core.session import ModelDescription, ModelDescriptionError, Session
 from squid_core.version import __version__
-from viewer import exports
-from viewer.actions import ACTIONS, MENUS, make_action, window_preset_specs
-from viewer.analysis_client import ServiceAnalysisRunner
-from viewer.catalog import Catalog, Entry, Rejected, ScoreSummary, is_document
+from viewer.actions import ACTIONS, make_action, window_preset_specs
+from viewer.export_actions import ExportActions
 from viewer.frame_slider import FrameSlider
+from viewer.image_loader import ImageLoader
 from viewer.image_panes import ImagePanes
+from viewer.menus import RecentMenu, build_menus_and_toolbar
+from viewer.model_actions import ModelActions
 from viewer.overlay_controls import OverlayControls
 from viewer.pacs.pane import PacsPane
+from viewer.run_progress import RunProgress
+from viewer.scanning import Scans
 from viewer.score_panel import RESEARCH_NOTE, ScorePanel
+from viewer.session_bridge import GuiThreadDelivery, subscribe
 from viewer.settings import AppSettings
 from viewer.settings_dialog import SettingsDialog
 from viewer.shortcuts_dialog import ShortcutsDialog
 from viewer.study_browser import StudyBrowser
 from viewer.tag_browser import TagBrowser
-from viewer.workers import AnalysisJob, AnalysisRunner, TaskRunner
+from viewer.workers import TaskRunner
 
-#: How many full results (reconstruction + heatmap arrays) are kept in memory.
-RESULT_CACHE = 6
 #: File-dialog filter for images.
 IMAGE_FILTER = ("Images (*.dcm *.dicom *.DCM *.png *.jpg *.jpeg *.tif *.tiff DICOMDIR);;"
                 "All files (*)")
-
-
-def _read_image(path: str) -> Any:
-    """Decode for "Analyse all" in a low-priority helper process; call from a worker."""
-    return BATCH_READER.read(path)
-
-
-def _read_and_prepare(path: str) -> tuple[Any, PreparedFrame]:
-    """Read an image and prepare its first frame for display (in a helper process)."""
-    return READER.read_prepared(path)
-
-
-class _ScanProgress(QObject):
-    """Carries scan progress from the worker thread to the status bar (queued signal)."""
-
-    progress = Signal(int, int)
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.cancelled = False
-
-    def __call__(self, done: int, total: int, _path: Any) -> bool:
-        """``squid_core.io.scan`` progress callback; False cancels the scan."""
-        if done % 25 == 0 or done == total:
-            self.progress.emit(done, total)
-        return not self.cancelled
-
-
-def _scan(paths: list[str], progress: _ScanProgress) -> Any:
-    from squid_core.io import scan
-
-    return scan(paths, progress=progress)
 
 
 class MainWindow(QMainWindow):
@@ -108,8 +72,6 @@ class MainWindow(QMainWindow):
     modelLoaded = Signal(str)
     modelCompiled = Signal(bool)  # after a background compilation: compiled or not
     modelFailed = Signal(str)
-    exportFinished = Signal(str)
-    exportFailed = Signal(str)
 
     def __init__(self, settings: AppSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -117,38 +79,34 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SQUID Viewer")
         self.setAcceptDrops(True)
         self.settings = settings or AppSettings()
-        self.catalog = Catalog()
+        #: The state: open studies, results, the image on screen, the model, the
+        #: operating point, the analysis. Its events arrive on the GUI thread.
+        self.session = Session(GuiThreadDelivery(self))
         self.tasks = TaskRunner(self)
-        #: Analyses with a scorer object in a thread (``use_scorer``: tests, no model file).
-        self.thread_runner = AnalysisRunner(self)
-        #: Analyses with the model file in the analysis service's worker process.
-        self.service = ServiceAnalysisRunner(self)
-        self.scorer: Any = None
-        #: The operating point flags are read at (a value; the model's default at first).
-        self.operating_point: OperatingPoint | None = None
-        self.model_info: dict[str, Any] | None = None
-        self._results: OrderedDict[tuple[str, int], Any] = OrderedDict()
-        self._current_key: str | None = None
-        self._wanted_key: str | None = None
-        self._image_cache: OrderedDict[str, Any] = OrderedDict()
         self._closing = False
         self._batch = False
         self._failed: tuple[str | None, int] | None = None  # the image on screen that failed
-        self._scans: set[_ScanProgress] = set()
-        self._wizard: Any = None
-        #: Callable returning a ``ModelLibrary``; None = the user's data folder.
-        self.library_factory: Any = None
         #: perf_counter() timestamps of the latest open and display (for the benchmark).
         self.timestamps: dict[str, float] = {}
 
-        READER.warm_up()
-        BATCH_READER.warm_up()
+        self.scans = Scans(self.tasks, self)
+        self.loader = ImageLoader(self.tasks, self)
+        #: File ▸ Export (report, CSV, Secondary Capture, SR).
+        self.exporter = ExportActions(self)
+        #: The Model menu (model file, library, training wizard, information).
+        self.model_actions = ModelActions(self)
+
         self._build_widgets()
         self._build_actions()
-        self._build_menus_and_toolbar()
+        self.recent_menu = RecentMenu(self)
+        self.recent_menu.chosen.connect(lambda path: self.open_paths([path]))
+        self.recent_menu.clearRequested.connect(self._clear_recent)
+        build_menus_and_toolbar(self, self.actions_by_id, self.recent_menu,
+                                [self.pacs_dock.toggleViewAction()])
+        self.recent_menu.set_paths(self.settings.recent_files)
         self._connect()
         self._restore()
-        self._update_model_state()
+        self._on_model_changed(None)
         self._update_preset_labels()
 
     # -- construction ----------------------------------------------------------------
@@ -163,13 +121,14 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.frames)
         self.setCentralWidget(centre)
 
-        self.browser = StudyBrowser(self.catalog)
+        self.browser = StudyBrowser(self.session.catalog)
         self.browser_dock = self._dock("Studies", "studies", self.browser,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.score_panel = ScorePanel()
-        self.score_panel.operatingPointChosen.connect(self.set_operating_point)
         self.score_panel.analyseAnywayRequested.connect(self.analyse_anyway)
         self.overlay = OverlayControls(self.settings.overlay)
+        self.score_panel.observe(self.session)
+        self.overlay.observe(self.session)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 0, 0)
@@ -198,14 +157,8 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.browser_dock, self.analysis_dock], [330, 560],
                          Qt.Orientation.Vertical)
 
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(True)
-        self.progress.hide()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.hide()
-        self.statusBar().addPermanentWidget(self.progress)
-        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.run_progress = RunProgress(self.session)
+        self.statusBar().addPermanentWidget(self.run_progress)
         self.resize(1500, 900)
 
     def _dock(self, title: str, name: str, widget: QWidget,
@@ -228,9 +181,12 @@ class MainWindow(QMainWindow):
         a = self.actions_by_id
         handlers = {
             "open_files": self.open_files_dialog, "open_folder": self.open_folder_dialog,
-            "close_all": self.close_all, "export_png": lambda: self.export_report("png"),
-            "export_pdf": lambda: self.export_report("pdf"), "export_csv": self.export_csv,
-            "export_sc": self.export_secondary_capture, "export_sr": self.export_sr,
+            "close_all": self.close_all,
+            "export_png": lambda: self.exporter.export_report("png"),
+            "export_pdf": lambda: self.exporter.export_report("pdf"),
+            "export_csv": self.exporter.export_csv,
+            "export_sc": self.exporter.export_secondary_capture,
+            "export_sr": self.exporter.export_sr,
             "settings": self.open_settings, "quit": self.close,
             "fit": self.panes.fit, "one_to_one": self.panes.one_to_one,
             "zoom_in": lambda: self.panes.zoom(1.25), "zoom_out": lambda: self.panes.zoom(0.8),
@@ -241,9 +197,11 @@ class MainWindow(QMainWindow):
             "prev_image": lambda: self.browser.step(-1),
             "next_frame": lambda: self.frames.step(1), "prev_frame": lambda: self.frames.step(-1),
             "analyse": self.analyse_current, "analyse_all": self.analyse_all,
-            "cancel": self.cancel_analysis, "open_model": self.open_model_dialog,
-            "model_info": self.show_model_info, "model_library": self.open_model_library,
-            "train": self.open_training_wizard, "shortcuts": self.show_shortcuts,
+            "cancel": self.cancel_analysis,
+            "open_model": self.model_actions.open_model_dialog,
+            "model_info": self.model_actions.show_model_info,
+            "model_library": self.model_actions.open_model_library,
+            "train": self.model_actions.open_training_wizard, "shortcuts": self.show_shortcuts,
             "about": self.show_about,
         }
         for key, handler in handlers.items():
@@ -267,54 +225,38 @@ class MainWindow(QMainWindow):
             lambda on: self.showFullScreen() if on else self.showNormal())
         for i in range(1, 10):
             a[f"preset_{i}"].triggered.connect(lambda _=False, i=i: self.apply_preset(i - 1))
-        self.cancel_button.clicked.connect(self.cancel_analysis)
+        self.run_progress.cancel_button.clicked.connect(self.cancel_analysis)
         a["cancel"].setEnabled(False)
 
-    def _build_menus_and_toolbar(self) -> None:
-        menus = {name: self.menuBar().addMenu(f"&{name}") for name in MENUS}
-        self.recent_menu = QMenu("Open &recent", self)
-        for action in self.actions_by_id.values():
-            spec_menu = next((s.menu for s in (*ACTIONS, *window_preset_specs())
-                              if s.id == action.objectName()), "View")
-            menus[spec_menu].addAction(action)
-            if action.objectName() == "open_folder":
-                menus["File"].addMenu(self.recent_menu)
-            if action.objectName() in ("close_all", "anonymise", "export_sr", "settings",
-                                       "reset_view",
-                                       "full_screen", "cancel"):
-                menus[spec_menu].addSeparator()
-        menus["View"].addAction(self.pacs_dock.toggleViewAction())
-        self._rebuild_recent_menu()
-
-        bar = QToolBar("Main", self)
-        bar.setObjectName("toolbar_main")
-        bar.setMovable(False)
-        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for group in (("open_files", "open_folder"), ("analyse", "analyse_all", "cancel"),
-                      ("fit", "one_to_one", "rotate_cw", "flip_h", "flip_v", "invert",
-                       "reset_view", "measure", "magnifier"), ("toggle_overlay", "worklist", "tags")):
-            for ident in group:
-                bar.addAction(self.actions_by_id[ident])
-            bar.addSeparator()
-        self.addToolBar(bar)
-
     def _connect(self) -> None:
+        """Widgets to the session, the session's events to the widgets."""
+        session = self.session
         self.browser.imageSelected.connect(self.show_image)
-        self.frames.frameChanged.connect(self._on_frame)
+        self.loader.loaded.connect(self._on_image_loaded)
+        self.loader.failed.connect(self._on_image_failed)
+        self.scans.progress.connect(
+            lambda done, total: self.statusBar().showMessage(f"Scanning… {done} / {total} files"))
+        self.scans.scanned.connect(self._on_scanned)
+        self.scans.failed.connect(lambda message: self.show_error("Could not scan", message))
+        self.scans.activeChanged.connect(self._update_cancel_enabled)
+        self.frames.frameChanged.connect(session.set_frame)
+        self.score_panel.operatingPointChosen.connect(self.set_operating_point)
         self.overlay.changed.connect(self._on_overlay)
         self.panes.windowChanged.connect(self._on_window)
         self.panes.readoutChanged.connect(
             lambda text: self.statusBar().showMessage(text) if text else None)
-        for runner in (self.thread_runner, self.service):
-            runner.started.connect(self._on_analysis_started)
-            runner.resultReady.connect(self._on_result)
-            runner.itemFailed.connect(self._on_analysis_failed)
-            runner.progress.connect(self._on_progress)
-            runner.finished.connect(self._on_analysis_finished)
-        self.service.serviceFailed.connect(
-            lambda message: self._error("Analysis unavailable", message))
-        self.service.modelCompiled.connect(
-            lambda ok, why: self._on_model_compiled((self.scorer, ok, why or None)))
+        for event, slot in (
+                (session.model_changed, self._on_model_changed),
+                (session.model_failed, self._on_service_failed),
+                (session.model_compiled, self._on_model_compiled),
+                (session.operating_point_changed, self._on_operating_point_changed),
+                (session.frame_changed, self._on_frame),
+                (session.result_ready, self._on_result),
+                (session.analysis_failed, self._on_analysis_failed),
+                (session.run_started, self._update_cancel_enabled),
+                (session.run_finished, self._on_analysis_finished),
+                (session.cleared, self._on_cleared)):
+            subscribe(event, slot, self)
         self._on_overlay(self.overlay.settings())
 
     def _restore(self) -> None:
@@ -350,38 +292,19 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(first if first.is_dir() else first.parent)
         for p in paths:
             self.settings.add_recent(p)
-        self._rebuild_recent_menu()
+        self.recent_menu.set_paths(self.settings.recent_files)
         self.statusBar().showMessage(f"Scanning {len(paths)} path(s)…")
-        explicit = {str(Path(p)) for p in paths}
-        progress = _ScanProgress(self)
-        progress.progress.connect(
-            lambda done, total: self.statusBar().showMessage(f"Scanning… {done} / {total} files"))
-        self._scans.add(progress)
-        self._update_cancel_enabled()
+        self.scans.start(paths, select_first)
 
-        def finished(result: Any) -> None:
-            self._scans.discard(progress)
-            self._update_cancel_enabled()
-            self._on_scanned(result, select_first, explicit)
-
-        def failed(exc: BaseException) -> None:
-            self._scans.discard(progress)
-            self._update_cancel_enabled()
-            self._error("Could not scan", str(exc))
-
-        self.tasks.run(_scan, paths, progress, on_result=finished, on_error=failed)
-
-    def _on_scanned(self, result: Any, select_first: bool, explicit: set[str]) -> None:
+    def _on_scanned(self, result: Any, explicit: set[str], select_first: bool) -> None:
         if self._closing:
             return
-        entries = [Entry.from_meta(inst.path, inst.meta) for inst in result.instances]
-        rejected = [Rejected(Path(r.path), r.reason) for r in result.rejected
-                    if not is_document(Path(r.path), explicit)]
-        new = self.catalog.add(entries, rejected)
-        self.browser.rebuild()
+        rejected_before = len(self.session.catalog.rejected)
+        new = self.session.add_scan(result, explicit)
+        rejected = len(self.session.catalog.rejected) - rejected_before
         msg = f"Opened {len(new)} image(s)"
         if rejected:
-            msg += f"; {len(rejected)} file(s) could not be opened (see the list)"
+            msg += f"; {rejected} file(s) could not be opened (see the list)"
         self.statusBar().showMessage(msg, 8000)
         self.scanFinished.emit(len(new))
         # Show the first of the opened images in the order the browser lists them.
@@ -389,62 +312,40 @@ class MainWindow(QMainWindow):
         target = next((k for k in self.browser.visible_keys() if k in wanted), None)
         if select_first and target is not None:
             self.browser.select(target)
-            if self._wanted_key != target:
+            if self.loader.wanted != target:
                 self.show_image(target)
 
     def show_image(self, key: str) -> None:
         """Display the image ``key`` (read in a worker unless cached)."""
-        if key not in self.catalog.entries:
+        if key not in self.session.catalog.entries:
             return
-        self._wanted_key = key
-        cached = self._image_cache.get(key)
-        if cached is not None:
-            self._on_image_loaded(key, cached)
-            return
-        self.statusBar().showMessage(f"Reading {Path(key).name}…")
-        self.tasks.run(_read_and_prepare, key,
-                       on_result=lambda loaded, k=key: self._on_image_loaded(k, loaded),
-                       on_error=lambda exc, k=key: self._on_image_failed(k, exc))
+        if not self.loader.request(key):
+            self.statusBar().showMessage(f"Reading {Path(key).name}…")
 
-    def _on_image_loaded(self, key: str, loaded: tuple[Any, PreparedFrame]) -> None:
+    def _on_image_loaded(self, key: str, image: Any, prepared: PreparedFrame) -> None:
         if self._closing:
             return
-        self._image_cache[key] = loaded
-        image, prepared = loaded
-        self._image_cache.move_to_end(key)
-        while len(self._image_cache) > 3:
-            self._image_cache.popitem(last=False)
-        if key != self._wanted_key:
-            return
-        self._current_key = key
-        entry = self.catalog.entries.get(key)
-        if entry is not None and entry.frames != getattr(image, "n_frames", 1):
-            entry.frames = getattr(image, "n_frames", 1)
-        frames = getattr(image, "n_frames", 1)
+        self.session.show(key, image)
         self.panes.set_image(image, 0, prepared)
-        self.frames.set_frames(frames, 0)
+        self.frames.set_frames(getattr(image, "n_frames", 1), 0)
         self.tags.set_dataset(getattr(image, "header", None))
         self._update_corner()
         self._update_preset_labels()
         self.setWindowTitle(f"SQUID Viewer — {Path(key).name}")
-        self.statusBar().showMessage(f"{Path(key).name}: {self._describe(image)}", 6000)
+        self.statusBar().showMessage(f"{Path(key).name}: {captions.describe(image)}", 6000)
         self.timestamps["shown"] = time.perf_counter()
         self._show_result_for_current()
         self.imageShown.emit(key)
 
-    def _on_image_failed(self, key: str, exc: BaseException) -> None:
+    def _on_image_failed(self, key: str, reason: str) -> None:
         if self._closing:
             return
-        reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-        entry = self.catalog.entries.pop(key, None)
-        path = entry.path if entry is not None else Path(key)
-        self.catalog.rejected.append(Rejected(path, reason))
-        self.browser.rebuild()
-        if key == self._wanted_key:
-            self._current_key = None
+        path = self.session.catalog.reject(key, reason).path
+        if key == self.loader.wanted:
+            self.session.show(None)
             self.panes.set_image(None)
             self.panes.set_no_result_message(f"Could not open {path.name}:\n{reason}")
-            self.panes.panes["original"].message.setText(f"Could not open {path.name}:\n{reason}")
+            self.panes.set_message("original", f"Could not open {path.name}:\n{reason}")
             self.tags.set_dataset(None)
             self.frames.set_frames(1)
         self.statusBar().showMessage(f"Could not open {path.name}: {reason}", 15000)
@@ -452,12 +353,11 @@ class MainWindow(QMainWindow):
 
     def close_all(self) -> None:
         """Forget every open image (cancels a running analysis)."""
-        self.runner.cancel()
-        self.catalog.clear()
-        self._results.clear()
-        self._image_cache.clear()
-        self._current_key = self._wanted_key = None
-        self.browser.rebuild()
+        self.session.clear()
+
+    def _on_cleared(self) -> None:
+        """The session forgot every image: so does every widget."""
+        self.loader.forget()
         self.panes.set_image(None)
         self.tags.set_dataset(None)
         self.frames.set_frames(1)
@@ -466,154 +366,56 @@ class MainWindow(QMainWindow):
 
     # -- model -----------------------------------------------------------------------
 
-    def open_model_dialog(self) -> None:
-        """Model ▸ Open model file."""
-        path, _ = QFileDialog.getOpenFileName(self, "Open model file",
-                                              str(Path(self.settings.model_path or
-                                                       default_model_path()).parent),
-                                              "SQUID model (*.safetensors);;All files (*)")
-        if path:
-            self.load_model(path)
-
     def load_model(self, path: str | os.PathLike[str], device: str | None = None) -> None:
-        """Load a model file and its scorer in a worker; scores so far are cleared."""
+        """Use a model file: described from its header at once (``modelLoaded``, or
+        ``modelFailed`` for a file that is not a model); its weights load in the analysis
+        service's worker process. Scores so far are cleared."""
         device = device or self.settings.device
-        self.statusBar().showMessage(f"Loading model {Path(path).name} on {device}…")
-        self.tasks.run(load_scorer, str(path), device,
-                       on_result=self._on_model_loaded,
-                       on_error=lambda e, p=str(path): self._on_model_failed(p, e))
-
-    @property
-    def runner(self) -> AnalysisRunner | ServiceAnalysisRunner:
-        """What analyses now: the service for a model file, else the thread runner."""
-        return self.service if self.service.has_model else self.thread_runner
-
-    def use_scorer(self, scorer: Any, info: dict[str, Any] | None = None) -> None:
-        """Analyse with ``scorer`` (an object with the ``Scorer`` interface, in a thread)
-        instead of a model file; ``info`` describes it as :func:`load_scorer` does. For
-        tests and embedding; a model file loaded later replaces it."""
-        self.thread_runner.cancel()
-        self.service.clear_model()
-        self.scorer = scorer
-        self.model_info = info if info is not None else {
-            "name": "scripted", "version": "test", "device": "cpu", "path": ""}
-        self._update_model_state()
-
-    def _on_model_loaded(self, loaded: tuple[Any, dict[str, Any]]) -> None:
-        if self._closing:
+        try:
+            self.session.load_model(str(path), device, compile=self.settings.compile_model)
+        except ModelDescriptionError as exc:
+            self._model_failed(f"{Path(path).name}: {exc}")
             return
-        self.thread_runner.cancel()
-        self.scorer, self.model_info = loaded
-        self.settings.model_path = self.model_info["path"]
-        # The model runs in the service's worker process; this scorer describes it
-        # (operating points, applicability) and the results are re-flagged with it.
-        self.service.set_model(self.model_info["path"], self.model_info["device"],
-                               compile=self.settings.compile_model)
-        self.catalog.clear_scores()
-        self._results.clear()
-        self.browser.refresh_scores()
-        self._update_model_state()
-        self.overlay.set_scale(self.model_info.get("heatmap_scale_max"),
-                               self.model_info.get("heatmap_units"))
-        note = "" if self.model_info.get("calibrated") else " (uncalibrated: scores are relative)"
+        self.settings.model_path = str(path)
+        model = self.session.model
+        note = "" if model.calibrated else " (uncalibrated: scores are relative)"
         if self.settings.compile_model:
             # The analysis worker compiles its model; scores come at once from the
             # uncompiled networks and the compiled ones take over when ready.
             note += "; compiling it for this computer in the background"
         self.statusBar().showMessage(
-            f"Model {self.model_info['name']} {self.model_info['version']} loaded on "
-            f"{self.model_info['device']}{note}", 8000)
-        self.modelLoaded.emit(self.model_info["name"])
-        if self._current_key and self.settings.auto_analyse:
+            f"Model {model.name} {model.version} loading on {device}{note}", 8000)
+        self.modelLoaded.emit(model.name)
+        if self.session.key and self.settings.auto_analyse:
             self.analyse_current()
 
-    def _on_model_compiled(self, outcome: tuple[Any, bool, str | None]) -> None:
-        scorer, compiled, error = outcome
-        if self._closing or scorer is not self.scorer:  # another model since
-            return
-        self.model_info["compiled"], self.model_info["compile_error"] = compiled, error
-        name = f"Model {self.model_info['name']} {self.model_info['version']}"
+    def _on_model_changed(self, model: ModelDescription | None) -> None:
+        """Another model (or none): the old results are gone (the score panel and the
+        overlay controls follow the session themselves)."""
+        self._update_no_result_message()
+        for ident in ("analyse", "analyse_all"):
+            self.actions_by_id[ident].setEnabled(model is not None)
+        if self.session.key is not None:
+            self.panes.set_result(None)
+
+    def _on_model_compiled(self, compiled: bool, error: Any) -> None:
+        model = self.session.model
+        name = f"Model {model.name} {model.version}"
         self.statusBar().showMessage(
             f"{name} compiled" if compiled else f"{name} not compiled: {error}", 8000)
         self.modelCompiled.emit(compiled)
 
-    def _on_model_failed(self, path: str, exc: BaseException) -> None:
-        message = str(exc) or type(exc).__name__
-        self._error("Could not load the model", f"{Path(path).name}: {message}")
-        self.modelFailed.emit(message)
+    def _on_service_failed(self, message: str) -> None:
+        self._model_failed(message, "Analysis unavailable")
 
-    def _update_model_state(self) -> None:
-        info = self.model_info
-        self.operating_point = getattr(self.scorer, "operating_point", None)
-        self.score_panel.set_model(info, info.get("device", "") if info else "")
-        self._update_no_result_message()
-        for ident in ("analyse", "analyse_all"):
-            self.actions_by_id[ident].setEnabled(info is not None)
-        if info is None:
-            self.overlay.set_no_model()
+    def _model_failed(self, message: str, title: str = "Could not load the model") -> None:
+        self.show_error(title, message)
+        self.modelFailed.emit(message)
 
     def _update_no_result_message(self) -> None:
         self.panes.set_no_result_message(
-            "Not analysed yet (F5)" if self.model_info else
+            "Not analysed yet (F5)" if self.session.has_model else
             "No model loaded\nModel ▸ Open model file… (Ctrl+M)")
-
-    def _library(self) -> Any:
-        """The model library (``squid_core.library.ModelLibrary``) in the user's data folder.
-
-        Tests replace ``library_factory`` to keep to a temporary folder.
-        """
-        if self.library_factory is not None:
-            return self.library_factory()
-        from squid_core.library import ModelLibrary
-
-        return ModelLibrary()
-
-    def open_model_library(self) -> None:
-        """Model ▸ Model library: the activated model is loaded here."""
-        try:
-            from viewer.library import ModelLibraryDialog
-
-            dialog = ModelLibraryDialog(self._library(), parent=self)
-        except Exception as exc:  # a missing or broken library must not take the viewer down
-            self._error("Model library unavailable", f"{type(exc).__name__}: {exc}")
-            return
-        dialog.activeModelChanged.connect(self._on_active_model_changed)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-
-    def _on_active_model_changed(self, path: str) -> None:
-        """The library or the wizard activated a model; "" means none is left."""
-        if path:
-            self.load_model(path)
-
-    def open_training_wizard(self) -> None:
-        """Model ▸ Train: the wizard's new model is loaded here when activated."""
-        if self._wizard is not None and self._wizard.isVisible():
-            self._wizard.raise_()
-            return
-        try:
-            from viewer.wizard import TrainingWizard
-
-            self._wizard = TrainingWizard(self._library(), parent=self)
-        except Exception as exc:  # a missing or broken wizard must not take the viewer down
-            self._error("Training wizard unavailable", f"{type(exc).__name__}: {exc}")
-            return
-        self._wizard.activeModelChanged.connect(self._on_active_model_changed)
-        self._wizard.open()
-
-    def show_model_info(self) -> None:
-        """Model ▸ Model information."""
-        if self.model_info is None:
-            self._info("Model", "No model loaded. Model ▸ Open model file… (Ctrl+M).")
-            return
-        i = self.model_info
-        self._info("Model", "\n".join([
-            f"Name: {i['name']}", f"Version: {i['version']}", f"File: {i['path']}",
-            f"Device: {i['device']}",
-            f"Operating point: {i.get('operating_point') or 'none set'}",
-            f"Calibrated on normal images: {'yes' if i.get('calibrated') else 'no'}",
-            f"Heatmap scale: 0–{i.get('heatmap_scale_max') or '?'} {i.get('heatmap_units') or ''}",
-        ]))
 
     # -- analysis --------------------------------------------------------------------
 
@@ -624,162 +426,83 @@ class MainWindow(QMainWindow):
 
     def analyse_current(self, force: bool = False) -> None:
         """Score the image and frame on screen (``force``: even when not applicable)."""
-        if self.scorer is None:
+        if not self.session.has_model:
             self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
                                          8000)
             return
-        image = self.panes.image
-        key = self._current_key
-        if image is None or key is None:
+        if self.session.key is None or self.session.image is None:
             return
         self.score_panel.set_busy()
         self._failed = None
         self.timestamps["analyse"] = time.perf_counter()
-        if self.service.has_model:  # first in the queue, also during "Analyse all"
-            self.service.analyse([(key, self.panes.frame, force)], visible=True)
-            return
-        if self.runner.busy and self._batch:
-            return  # "Analyse all" will reach this image; its result is shown on arrival
-        self._batch = False
-        pixels = image.frame(self.panes.frame) if hasattr(image, "frame") else image.pixels
-        self.thread_runner.analyse(self.scorer, [AnalysisJob(
-            key, self.panes.frame, pixels=pixels, meta=getattr(image, "meta", None),
-            force=force)])
+        self.session.analyse_current(force)  # first in the queue, also during "Analyse all"
 
     def analyse_all(self) -> None:
         """Score every image in the browser not yet scored; the worklist re-sorts live."""
-        if self.scorer is None:
+        if not self.session.has_model:
             self.statusBar().showMessage("No model loaded: Model ▸ Open model file… (Ctrl+M)",
                                          8000)
             return
-        if self.service.has_model:
-            self._analyse_all_in_service()
-            return
-        jobs = []
-        for entry in self.catalog.unscored():
-            if entry.key == self._current_key and self.panes.image is not None:
-                image = self.panes.image
-                jobs.append(AnalysisJob(entry.key, self.panes.frame,
-                                        pixels=image.frame(self.panes.frame),
-                                        meta=getattr(image, "meta", None)))
-            else:
-                jobs.append(AnalysisJob(entry.key, 0, path=entry.key))
-        if not jobs:
+        self._batch = True
+        if not self.session.analyse_all():
+            self._batch = False
             self.statusBar().showMessage("Every image is already scored", 5000)
             self.analysisFinished.emit(False)
-            return
-        self._batch = True
-        self.thread_runner.analyse(self.scorer, jobs, read=_read_image)
-
-    def _analyse_all_in_service(self) -> None:
-        """Queue every unscored image in the service; the one on screen goes first."""
-        current = self._current_key if self.panes.image is not None else None
-        jobs = [(e.key, self.panes.frame if e.key == current else 0, False)
-                for e in self.catalog.unscored()]
-        if not jobs:
-            self.statusBar().showMessage("Every image is already scored", 5000)
-            self.analysisFinished.emit(False)
-            return
-        self._batch = True
-        self.service.analyse(jobs, first=current)
 
     def _update_cancel_enabled(self) -> None:
-        self.actions_by_id["cancel"].setEnabled(self.runner.busy or bool(self._scans))
+        self.actions_by_id["cancel"].setEnabled(self.session.busy or self.scans.active)
 
     def cancel_analysis(self) -> None:
         """Stop the running analysis after the image in progress, and any folder scan."""
-        for scan_progress in self._scans:
-            scan_progress.cancelled = True
-        if self.runner.busy:
-            self.runner.cancel()
+        self.scans.cancel()
+        if self.session.busy:
+            self.session.cancel()
             self.statusBar().showMessage("Cancelling analysis…", 4000)
 
-    def _on_analysis_started(self, total: int) -> None:
-        self.progress.setRange(0, total)
-        self.progress.setValue(0)
-        self.progress.setFormat(f"Analysing %v / {total}")
-        self.progress.setVisible(total > 1)
-        self.cancel_button.setVisible(True)
-        self._update_cancel_enabled()
-
-    def _on_progress(self, done: int, total: int) -> None:
-        if total != self.progress.maximum():  # the image on screen joined the run
-            self.progress.setMaximum(total)
-            self.progress.setFormat(f"Analysing %v / {total}")
-            self.progress.setVisible(total > 1)
-        self.progress.setValue(done)
-
     def _on_analysis_finished(self, cancelled: bool) -> None:
-        self.progress.hide()
-        self.cancel_button.hide()
         self._update_cancel_enabled()
+        entries = self.session.catalog.entries
         if self._batch:
-            scored = sum(1 for e in self.catalog.entries.values() if e.summary is not None)
+            scored = sum(1 for e in entries.values() if e.summary is not None)
             self.statusBar().showMessage(
                 f"Analysis {'cancelled' if cancelled else 'done'}: {scored} of "
-                f"{len(self.catalog.entries)} image(s) analysed{self._review_count()}", 8000)
+                f"{len(entries)} image(s) analysed{self._review_count()}", 8000)
         self._batch = False
-        key = (self._current_key, self.panes.frame)
-        if self._current_key and key not in self._results and key != self._failed:
+        session = self.session
+        if (session.key and session.result is None
+                and (session.key, session.frame) != self._failed):
             self.score_panel.set_result(None)  # its error, if it failed, stays
         self.analysisFinished.emit(cancelled)
 
     def _review_count(self) -> str:
-        n = sum(1 for e in self.catalog.entries.values()
+        n = sum(1 for e in self.session.catalog.entries.values()
                 if e.summary is not None and e.summary.needs_review)
         return f", {n} need review (not applicable or outside the training data)" if n else ""
 
     def set_operating_point(self, name: str) -> None:
         """Flag at another of the model's stored operating points: every score so far is
         re-flagged (no image is analysed again) and later results use it."""
-        points = getattr(self.scorer, "operating_points", ())
-        if self.scorer is None or not points:
+        if self.session.model is None or not self.session.model.operating_points:
             return
         try:
-            op = point_named(points, name)
+            self.session.set_operating_point(name)
         except KeyError as exc:
             self.statusBar().showMessage(str(exc.args[0]), 8000)
-            return
-        self.operating_point = op
-        if self.model_info is not None:
-            self.model_info["operating_point"] = name
-        for key, entry in self.catalog.entries.items():
-            if entry.summary is not None:
-                self.catalog.set_summary(key, entry.summary.at(op))
-        for cache_key, result in list(self._results.items()):
-            self._results[cache_key] = self._with_operating_point(result)
-        self.browser.refresh_scores()
-        current = self._results.get((self._current_key, self.panes.frame))
+
+    def _on_operating_point_changed(self, op: Any) -> None:
+        current = self.session.result
         if current is not None:
             self._show_result(current)
-        flagged = sum(1 for e in self.catalog.entries.values()
+        flagged = sum(1 for e in self.session.catalog.entries.values()
                       if e.summary is not None and e.summary.flagged)
         self.statusBar().showMessage(
-            f"Operating point {name}: flag if score ≥ {op.threshold:.1f}; "
+            f"Operating point {op.name}: flag if score ≥ {op.threshold:.1f}; "
             f"{flagged} image(s) flagged", 8000)
-
-    def _with_operating_point(self, result: Any) -> Any:
-        """``result`` read at the operating point in use (results are made at the model
-        file's default; the user may have chosen another)."""
-        if self.operating_point is None or not hasattr(result, "at"):
-            return result
-        return result.at(self.operating_point)
 
     def _on_result(self, key: str, frame: int, result: Any) -> None:
         if self._closing:
             return
-        result = self._with_operating_point(result)
-        self.catalog.set_summary(key, ScoreSummary.from_result(result, frame))
-        self.browser.update_score(key)
-        self._results[(key, frame)] = result
-        self._results.move_to_end((key, frame))
-        # Evict the least recently added, but never the image on screen: with the image on
-        # screen analysed first, a run of more than RESULT_CACHE others would push it out.
-        shown = (self._current_key, self.panes.frame)
-        while len(self._results) > RESULT_CACHE:
-            oldest = next(k for k in self._results if k != shown)
-            del self._results[oldest]
-        if key == self._current_key and frame == self.panes.frame:
+        if key == self.session.key and frame == self.session.frame:
             self._show_result(result)
             self.timestamps["result"] = time.perf_counter()
             self.resultShown.emit(key)
@@ -788,12 +511,8 @@ class MainWindow(QMainWindow):
         name = Path(key).name if key else "analysis"
         verb = "open" if unreadable else "analyse"
         self.statusBar().showMessage(f"Could not {verb} {name}: {message}", 15000)
-        if unreadable and key in self.catalog.entries:
-            entry = self.catalog.entries.pop(key)
-            self.catalog.rejected.append(Rejected(entry.path, message))
-            self.browser.remove(key)
-        elif key and key == self._current_key:
-            self._failed = (key, self.panes.frame)
+        if not unreadable and key and key == self.session.key:
+            self._failed = (key, self.session.frame)
             self.score_panel.set_busy(f"Could not analyse: {message}")
 
     def _show_result(self, result: Any) -> None:
@@ -809,15 +528,15 @@ class MainWindow(QMainWindow):
         self.score_panel.set_result(result)
 
     def _show_result_for_current(self) -> None:
-        result = self._results.get((self._current_key, self.panes.frame))
+        result = self.session.result
         if result is not None:
             self._show_result(result)
-            self.resultShown.emit(self._current_key)
+            self.resultShown.emit(self.session.key)
             return
         self.panes.set_result(None)
         self._update_no_result_message()
         self.score_panel.set_result(None)
-        if self.scorer is not None and self.settings.auto_analyse:
+        if self.session.has_model and self.settings.auto_analyse:
             self.analyse_current()
 
     def _on_frame(self, frame: int) -> None:
@@ -866,135 +585,8 @@ class MainWindow(QMainWindow):
         self.tags.search.setFocus()
 
     def _update_corner(self) -> None:
-        image = self.panes.image
-        if image is None:
-            self.panes.set_corner_text("")
-            return
-        m = image.meta
-        lines = list(dict.fromkeys(x for x in (m.patient_name, m.patient_id) if x))
-        study = " ".join(x for x in (m.study_date, m.modality, m.body_part, m.view_position) if x)
-        if study:
-            lines.append(study)
-        lines.append(f"{m.columns or image.pixels.shape[-1]} × {m.rows or image.pixels.shape[-2]}"
-                     + (f"  frame {self.panes.frame + 1}/{image.n_frames}"
-                        if image.n_frames > 1 else ""))
-        w = self.panes.state.window
-        lines.append(f"W {w.width:.5g} L {w.center:.5g} ({w.name})" if w else "File display")
-        self.panes.set_corner_text("\n".join(lines))
-
-    @staticmethod
-    def _describe(image: Any) -> str:
-        m = image.meta
-        parts = [m.modality or ("DICOM" if m.is_dicom else "image"),
-                 f"{m.columns}×{m.rows}" if m.rows else "", m.photometric, m.transfer_syntax]
-        return ", ".join(p for p in parts if p)
-
-    # -- exports ---------------------------------------------------------------------
-
-    def _ask_save(self, title: str, suffix: str, filt: str) -> str:
-        stem = Path(self._current_key).stem if self._current_key else "squid"
-        start = str(Path(self.settings.last_folder) / f"{stem}_{suffix}")
-        path, _ = QFileDialog.getSaveFileName(self, title, start, filt)
-        return path
-
-    def _study_lines(self, anonymise: bool) -> list[str]:
-        image = self.panes.image
-        if image is None or anonymise:
-            return []
-        m = image.meta
-        who = " ".join(dict.fromkeys(x for x in (m.patient_name, m.patient_id) if x))
-        what = " ".join(x for x in (m.study_date, m.modality, m.body_part, m.view_position) if x)
-        return [x for x in (who, what) if x]
-
-    def report_content(self) -> exports.ReportContent:
-        """What a report of the image on screen shows."""
-        source = Path(self._current_key).name if self._current_key else ""
-        anonymise = self.settings.anonymise_exports
-        return exports.report_content(self.panes, self.panes.result,
-                                      "" if anonymise else source, self.overlay.lut(),
-                                      self._study_lines(anonymise))
-
-    def export_report(self, kind: str, path: str | None = None) -> Path | None:
-        """Write the report of the image on screen as PNG or PDF."""
-        if self.panes.result is None:
-            self._error("Nothing to report", "Open an image and analyse it first.")
-            return None
-        path = path or self._ask_save("Export report", f"report.{kind}",
-                                      f"{kind.upper()} (*.{kind})")
-        if not path:
-            return None
-        try:
-            content = self.report_content()
-        except ValueError as exc:
-            self._error("Export failed", str(exc))
-            return None
-        # Painting on a QImage or QPdfWriter is allowed outside the GUI thread.
-        saver = exports.save_report_png if kind == "png" else exports.save_report_pdf
-        self._run_export(saver, path, content, note="")
-        return Path(path)
-
-    def _run_export(self, func: Any, path: str, *args: Any, note: str) -> None:
-        """Run ``func(path, *args)`` in a worker; report in the status bar and by signal."""
-        self.statusBar().showMessage(f"Writing {Path(path).name}{note}…")
-
-        def done(out: Path) -> None:
-            self.statusBar().showMessage(f"Written {out}{note}", 8000)
-            self.exportFinished.emit(str(out))
-
-        def failed(exc: BaseException) -> None:  # highdicom/pydicom raise many types
-            text = str(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
-            self._error("Export failed", text)
-            self.exportFailed.emit(str(exc))
-
-        self.tasks.run(func, path, *args, on_result=done, on_error=failed)
-
-    def export_csv(self, path: str | None = None, anonymise: bool | None = None) -> Path | None:
-        """Scores of everything opened, as CSV."""
-        path = path or self._ask_save("Export scores", "scores.csv", "CSV (*.csv)")
-        if not path:
-            return None
-        anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
-        try:
-            n = exports.save_scores_csv(path, self.catalog, anonymise)
-        except OSError as exc:
-            self._error("Export failed", str(exc))
-            return None
-        self.statusBar().showMessage(f"{n} row(s) written to {path}", 8000)
-        return Path(path)
-
-    def export_secondary_capture(self, path: str | None = None,
-                                 anonymise: bool | None = None) -> Path | None:
-        """The heatmap over the original as a DICOM Secondary Capture (written in a
-        worker; ``exportFinished`` or ``exportFailed`` follows)."""
-        return self._export_dicom(exports.secondary_capture_job, "overlay_sc.dcm", path,
-                                  anonymise)
-
-    def export_sr(self, path: str | None = None, anonymise: bool | None = None) -> Path | None:
-        """The score as a DICOM Comprehensive SR (written in a worker; ``exportFinished``
-        or ``exportFailed`` follows)."""
-        return self._export_dicom(exports.structured_report_job, "score_sr.dcm", path,
-                                  anonymise)
-
-    def _export_dicom(self, make_job: Any, suffix: str, path: str | None,
-                      anonymise: bool | None) -> Path | None:
-        """Collect what is on screen now, write the DICOM file in a worker.
-
-        Returns the target path (None if nothing can be exported or the user cancelled).
-        """
-        if self.panes.result is None:
-            self._error("Nothing to export", "Open an image and analyse it first.")
-            return None
-        path = path or self._ask_save("Export DICOM", suffix, "DICOM (*.dcm)")
-        if not path:
-            return None
-        anonymise = self.settings.anonymise_exports if anonymise is None else anonymise
-        try:
-            job = make_job(self.panes, anonymise)
-        except ValueError as exc:
-            self._error("Export failed", str(exc))
-            return None
-        self._run_export(job, path, note=" (anonymised)" if anonymise else "")
-        return Path(path)
+        self.panes.set_corner_text(captions.corner_text(self.session.image, self.session.frame,
+                                                        self.panes.state.window))
 
     # -- dialogs ---------------------------------------------------------------------
 
@@ -1006,8 +598,9 @@ class MainWindow(QMainWindow):
             return
         self.actions_by_id["anonymise"].setChecked(self.settings.anonymise_exports)
         after = (self.settings.device, self.settings.compile_model)
-        if after != before and self.model_info:
-            self.load_model(self.model_info["path"], self.settings.device)
+        model = self.session.model
+        if after != before and model is not None and model.path:
+            self.load_model(model.path, self.settings.device)
 
     def show_shortcuts(self) -> None:
         """Help ▸ Keyboard shortcuts."""
@@ -1017,12 +610,14 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         """Help ▸ About."""
-        self._info("About SQUID Viewer",
+        self.show_info("About SQUID Viewer",
                    f"SQUID Viewer {__version__}\n\nAnomaly detection on chest radiographs "
                    "with SQUID (Xiang et al., CVPR 2023), trained on normal studies only.\n\n"
                    f"{RESEARCH_NOTE}")
 
-    def _error(self, title: str, text: str) -> None:
+    def show_error(self, title: str, text: str) -> None:
+        """A problem the user should know of: in the status bar, and in a message box
+        when there is a screen."""
         self.statusBar().showMessage(f"{title}: {text}", 15000)
         if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
             return  # no one to click OK: the status bar carries the message
@@ -1031,26 +626,16 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def _info(self, title: str, text: str) -> None:
+    def show_info(self, title: str, text: str) -> None:
+        """A message box the user closes."""
         box = QMessageBox(QMessageBox.Icon.Information, title, text,
                           QMessageBox.StandardButton.Ok, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        recent = self.settings.recent_files
-        for path in recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_paths([p]))
-        if recent:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list").triggered.connect(self._clear_recent)
-        self.recent_menu.setEnabled(bool(recent))
-
     def _clear_recent(self) -> None:
         self.settings.clear_recent()
-        self._rebuild_recent_menu()
+        self.recent_menu.set_paths(self.settings.recent_files)
 
     # -- drag and drop, close --------------------------------------------------------
 
@@ -1075,13 +660,11 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Remember geometry and overlay, stop workers, then close."""
         self._closing = True
-        for scan_progress in self._scans:
-            scan_progress.cancelled = True
+        self.scans.cancel()
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.overlay = self.overlay.settings()
         self.settings.sync()
-        self.thread_runner.stop()
-        self.service.stop()
+        self.session.close()
         self.pacs.shutdown()
         super().closeEvent(event)

@@ -9,6 +9,8 @@ same tables.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from squid_core.display import COLORMAPS, DEFAULT_COLORMAP, OverlaySettings, colormap_lut
+from viewer.session_bridge import subscribe
 from viewer.theme import MUTED, PANEL
 
 
@@ -124,6 +127,16 @@ class OverlayControls(QWidget):
             self.threshold.setValue(round(self._scale_max / 3.0, 2))
         self.bar.setLevels(low=0.0, high=self._scale_max)
         self._update_labels()
+
+    def observe(self, session: Any) -> None:
+        """Follow ``session``'s model: its heatmap scale and units, or none."""
+        subscribe(session.model_changed, self._on_model_changed, self)
+
+    def _on_model_changed(self, model: Any) -> None:
+        if model is None:
+            self.set_no_model()
+        else:
+            self.set_scale(model.heatmap_scale_max, model.heatmap_units)
 
     def set_no_model(self) -> None:
         """No model loaded: there is no heatmap scale to show."""

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from squid_core.scoring.result import NOT_APPLICABLE, SCORED
+from viewer.session_bridge import subscribe
 from viewer.theme import FLAG, MUTED, OK, REVIEW
 
 RESEARCH_NOTE = "Research use only — decision support, not a diagnosis."
@@ -122,35 +123,53 @@ class ScorePanel(QWidget):
         layout.addWidget(self.note)
         layout.addStretch(1)
 
-        self._model_info: dict[str, str] | None = None
+        self._model: Any = None
         self.set_model(None)
 
     @property
     def has_model(self) -> bool:
         """Whether a model is loaded (as far as this panel was told)."""
-        return self._model_info is not None
+        return self._model is not None
 
-    def set_model(self, info: dict[str, str] | None, device: str = "") -> None:
-        """The loaded model (dict with name, version, operating_point) or None."""
-        self._model_info = info
+    def set_model(self, model: Any, operating_point: Any = None) -> None:
+        """The active model (a ``ModelDescription``: name, version, device, operating
+        points) and the point flags are read at, or None."""
+        self._model = model
         self.set_result(None)
+        self.operating_points.blockSignals(True)
         self.operating_points.clear()
-        points = list((info or {}).get("operating_points") or [])
+        points = tuple(getattr(model, "operating_points", ()) or ())
         for op in points:
-            self.operating_points.addItem(
-                f"{op.get('name', '?')} (≥ {_fmt(op.get('threshold'), '.1f')})", op.get("name"))
+            self.operating_points.addItem(f"{op.name} (≥ {_fmt(op.threshold, '.1f')})", op.name)
             self.operating_points.setItemData(self.operating_points.count() - 1,
-                                              str(op.get("rule") or ""), 3)  # tooltip role
+                                              op.rule, 3)  # tooltip role
         self.operating_points.setEnabled(len(points) > 1)
-        self._select_operating_point((info or {}).get("operating_point") or "")
-        if info is None:
+        self.operating_points.blockSignals(False)
+        if model is None:
             self.model.setText("—")
             self.device.setText("—")
             self.operating_point.setText("—")
             return
-        self.model.setText(f"{info.get('name', '?')} {info.get('version', '')}".strip())
+        self.model.setText(f"{model.name} {model.version}".strip())
+        self.set_device(model.device)
+        self.set_operating_point(operating_point)
+
+    def observe(self, session: Any) -> None:
+        """Follow ``session``'s model (and the device its worker uses) and operating point."""
+        subscribe(session.model_changed,
+                  lambda model: self.set_model(model, session.operating_point), self)
+        subscribe(session.model_ready, lambda model: self.set_device(model.device), self)
+        subscribe(session.operating_point_changed, self.set_operating_point, self)
+
+    def set_device(self, device: str) -> None:
+        """The device the model runs on."""
         self.device.setText(device or "—")
-        self.operating_point.setText(info.get("operating_point") or "none set")
+
+    def set_operating_point(self, op: Any) -> None:
+        """The operating point in use (an ``OperatingPoint`` or None)."""
+        self.operating_point.setText(op.name if op is not None else "none set")
+        if op is not None:
+            self._select_operating_point(op.name)
 
     def _select_operating_point(self, name: str) -> None:
         index = self.operating_points.findData(name)
@@ -179,7 +198,7 @@ class ScorePanel(QWidget):
             self.logit.setText("—")
             self.timing.setText("—")
             self.guard.setText("—")
-            if self._model_info is None:
+            if self._model is None:
                 self.state.setText("No model loaded — Model ▸ Open model file… (Ctrl+M). "
                                    "The viewer works without one.")
                 self.state.setStyleSheet(f"color: {FLAG}; font-weight: bold;")

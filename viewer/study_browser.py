@@ -1,6 +1,8 @@
 """Study browser and worklist: patient / study / series / image, with scores and flags.
 
-A thin widget over :class:`viewer.catalog.Catalog`. Two views of the same entries:
+A thin widget over :class:`squid_core.session.catalog.Catalog`, which it observes: entries
+added or rejected, scores set and the catalog cleared reach the rows through the
+catalog's events, with no call from elsewhere. Two views of the same entries:
 
 * **Tree**: patient > study > series > image, each parent showing the highest score of
   its images (a study is as suspicious as its worst image); any column sorts.
@@ -34,7 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.catalog import Catalog
+from squid_core.session.catalog import Catalog
+from viewer.session_bridge import subscribe
 from viewer.study_tree_model import (
     COL_FLAG,
     COL_NAME,
@@ -133,6 +136,25 @@ class StudyBrowser(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
         self.rebuild()
+        subscribe(catalog.added, self._on_added, self)
+        subscribe(catalog.removed, self._on_removed, self)
+        subscribe(catalog.summaries_changed, self._on_summaries_changed, self)
+        subscribe(catalog.cleared, self.rebuild, self)
+
+    # -- the catalog's events ---------------------------------------------------------
+
+    def _on_added(self, _entries: list, _rejected: list) -> None:
+        self.rebuild()
+
+    def _on_removed(self, key: str, _rejected: object) -> None:
+        self.remove(key)
+
+    def _on_summaries_changed(self, keys: list[str]) -> None:
+        if len(keys) == 1:
+            self.update_score(keys[0])  # batched in a long list during "Analyse all"
+        else:
+            self._pending_scores.difference_update(keys)
+            self.update_scores(keys)
 
     # -- public ----------------------------------------------------------------------
 

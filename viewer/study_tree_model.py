@@ -1,4 +1,4 @@
-"""The rows of the study browser as a Qt item model over :class:`viewer.catalog.Catalog`.
+"""The rows of the study browser as a Qt item model over :class:`squid_core.session.catalog.Catalog`.
 
 Why a model and not a ``QTreeWidget``: with thousands of images open, building one
 widget item per row and sorting them through a Python ``__lt__`` stalled the interface
@@ -22,7 +22,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QBrush, QColor, QFont
 
 from squid_core.scoring.result import NOT_APPLICABLE, OUTSIDE
-from viewer.catalog import Catalog, Entry
+from squid_core.session.catalog import Catalog, Entry
 from viewer.theme import FLAG, MUTED, OK, REVIEW, TEXT
 
 COLUMNS = ("Patient / study / series / image", "Score", "Flag", "Date", "Modality",

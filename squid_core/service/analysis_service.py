@@ -30,7 +30,7 @@ from typing import Any
 
 from psygnal import Signal
 
-from squid_core.service.job_queue import JobQueue
+from squid_core.service.job_queue import JobControl
 from squid_core.service.jobs import Job, JobOutcome
 from squid_core.service.worker import ModelSpec, worker_main
 
@@ -80,7 +80,7 @@ class _Worker:
         self.kill()
 
 
-class AnalysisService:
+class AnalysisService(JobControl):
     """Analyse images in ``workers`` processes, each holding the model of ``spec``.
 
     ``start()`` starts the workers and waits until each has loaded the model (raises
@@ -101,11 +101,8 @@ class AnalysisService:
         self.job_timeout = float(job_timeout)
         self.start_timeout = float(start_timeout)
         self.nice = int(nice)
-        self.queue = JobQueue()
+        super().__init__()
         self.model_info: dict[str, Any] = {}
-        self._running: dict[str, bool] = {}  # key -> cancelled?
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._stop_deadline = float("inf")
         self._threads: list[threading.Thread] = []
         self._workers: list[_Worker | None] = []
@@ -152,38 +149,6 @@ class AnalysisService:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- jobs ----------------------------------------------------------------------
-
-    def submit(self, job: Job) -> bool:
-        """Queue ``job`` (re-prioritise it if its key is queued). False once stopped."""
-        if self._stop.is_set():
-            return False
-        return self.queue.put(job)
-
-    def cancel(self, key: str) -> bool:
-        """Withdraw ``key``: dropped if queued, its outcome discarded if running."""
-        with self._lock:
-            if key in self._running:
-                self._running[key] = True
-                return True
-        if self.queue.cancel(key):
-            self.cancelled.emit(key)
-            return True
-        return False
-
-    def cancel_all(self) -> None:
-        """Withdraw every queued and running job."""
-        for key in self.queue.clear():
-            self.cancelled.emit(key)
-        with self._lock:
-            for key in self._running:
-                self._running[key] = True
-
-    def pending(self) -> int:
-        """Jobs queued or running."""
-        with self._lock:
-            return len(self.queue) + len(self._running)
-
     # -- dispatch ----------------------------------------------------------------
 
     def _dispatch(self, index: int) -> None:
@@ -192,24 +157,12 @@ class AnalysisService:
             if job is None:
                 self._read_reports(index)
                 continue
-            with self._lock:
-                self._running[job.key] = False
+            self._begin(job)
             try:
                 self.started.emit(job.key)
             except Exception:
                 log.exception("a handler of the analysis service's events failed")
-            outcome = self._run(index, job)
-            with self._lock:
-                was_cancelled = self._running.pop(job.key, False)
-            try:
-                if was_cancelled or outcome is None:
-                    self.cancelled.emit(job.key)
-                elif outcome.ok:
-                    self.finished.emit(outcome)
-                else:
-                    self.failed.emit(outcome)
-            except Exception:  # a client's handler failed: report it, keep serving
-                log.exception("a handler of the analysis service's events failed")
+            self._end(job, self._run(index, job))
 
     def _run(self, index: int, job: Job) -> JobOutcome | None:
         """The outcome of ``job`` from worker ``index``; None when stopping interrupted it."""

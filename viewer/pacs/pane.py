@@ -90,7 +90,7 @@ def _message(exc: BaseException) -> str:
 class PacsPane(QWidget):
     """Query a remote node, retrieve into the browser, send results back.
 
-    ``window``: the main window (its ``tasks``, ``settings``, ``panes``, ``open_paths``
+    ``window``: the main window (its ``tasks``, ``settings``, ``exporter``, ``open_paths``
     and ``resultShown`` are used). Signals, for observers and tests:
     ``echoed(str)``, ``searched(int)``, ``retrieved(list)`` (paths), ``sent(int)``,
     ``failed(str)`` (the message shown).
@@ -420,13 +420,13 @@ class PacsPane(QWidget):
 
     def send_results(self, node: DimseNode | DicomWebNode | None = None) -> None:
         """Send the SC and SR of the image on screen to ``node`` (the chosen one)."""
-        panes = self.window_.panes
-        if panes.result is None:
+        view = self.window_.exporter.screen_view()
+        if view is None:
             self._show_error("Nothing to send: open an image and analyse it first.")
             return
         try:
-            jobs = [exports.secondary_capture_job(panes, anonymise=False),
-                    exports.structured_report_job(panes, anonymise=False)]
+            jobs = [exports.secondary_capture_job(view, anonymise=False),
+                    exports.structured_report_job(view, anonymise=False)]
         except ValueError as exc:
             self._show_error(str(exc))
             return

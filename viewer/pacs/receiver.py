@@ -89,11 +89,11 @@ class Receiver(QObject):
         if not paths:
             return
         self._analyse_after_scan = True
-        self.window_.open_paths(paths, select_first=self.window_.panes.image is None)
+        self.window_.open_paths(paths, select_first=self.window_.session.image is None)
         self.opened.emit(len(paths))
 
     def _on_scanned(self, _count: int) -> None:
         if self._analyse_after_scan:
             self._analyse_after_scan = False
-            if self.window_.scorer is not None:
+            if self.window_.session.has_model:
                 self.window_.analyse_all()

@@ -1,8 +1,17 @@
-"""The viewer's session model: what is open, what was rejected, and each image's score.
+"""The open studies of a session: what is open, what was rejected, and each image's score.
 
-Pure Python (no Qt): the study browser is a thin widget over a :class:`Catalog`, and the
-worklist order, the CSV rows and "Analyse all" all come from here, so they can be tested
-without a window.
+Pure Python (no Qt): the study browser is a thin widget over a :class:`Catalog` that
+follows its events, and the worklist order, the CSV rows and "Analyse all" all come
+from here, so they can be tested without a window.
+
+Events (psygnal; emitted on the thread that changed the catalog, which in the viewer is
+the GUI thread, see :class:`squid_core.session.Session`):
+
+* ``added(entries, rejected)``   new entries and new rejections (lists)
+* ``removed(key, rejected)``     an open entry turned out unreadable: it left the
+  entries and joined the rejected (a :class:`Rejected`)
+* ``summaries_changed(keys)``    the scores of these entries were set or cleared
+* ``cleared()``                  everything was forgotten
 
 An *entry* is one image (one DICOM instance or one raster file). Its key is the file path
 as a string; a multi-frame instance is one entry and is scored on the frame on screen
@@ -17,12 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psygnal import Signal
+
 from squid_core.exports.csv_export import summary_cells
 from squid_core.scoring.summary import ResultSummary
-
-#: The summary kept per image is squid_core's one `ResultSummary`; the old name stays
-#: importable while viewer/main_window.py still uses it.
-ScoreSummary = ResultSummary
 
 
 @dataclass
@@ -43,7 +50,7 @@ class Entry:
     instance_number: int | None = None
     frames: int = 1
     is_dicom: bool = False
-    summary: ScoreSummary | None = None
+    summary: ResultSummary | None = None
 
     @property
     def key(self) -> str:
@@ -116,10 +123,15 @@ class Catalog:
     entries: dict[str, Entry] = field(default_factory=dict)
     rejected: list[Rejected] = field(default_factory=list)
 
+    added = Signal(list, list)
+    removed = Signal(str, object)
+    summaries_changed = Signal(list)
+    cleared = Signal()
+
     def add(self, entries: Iterable[Entry], rejected: Iterable[Rejected] = ()) -> list[Entry]:
         """Add entries (an already-open path is kept, with its score) and rejections.
 
-        Returns the entries that are new.
+        Returns the entries that are new; ``added`` tells subscribers (when anything is).
         """
         new = []
         for e in entries:
@@ -127,26 +139,50 @@ class Catalog:
                 self.entries[e.key] = e
                 new.append(e)
         known = {r.path for r in self.rejected}
+        new_rejected = []
         for r in rejected:
             if r.path not in known:
                 self.rejected.append(r)
+                new_rejected.append(r)
                 known.add(r.path)
+        if new or new_rejected:
+            self.added.emit(new, new_rejected)
         return new
+
+    def reject(self, key: str, reason: str) -> Rejected:
+        """``key`` could not be read after all: move it to the rejected (``removed``)."""
+        entry = self.entries.pop(key, None)
+        rejected = Rejected(entry.path if entry is not None else Path(key), reason)
+        if all(r.path != rejected.path for r in self.rejected):
+            self.rejected.append(rejected)
+        self.removed.emit(key, rejected)
+        return rejected
 
     def clear(self) -> None:
         """Forget everything (File > Close all)."""
         self.entries.clear()
         self.rejected.clear()
+        self.cleared.emit()
 
-    def set_summary(self, key: str, summary: ScoreSummary | None) -> None:
+    def set_summary(self, key: str, summary: ResultSummary | None) -> None:
         """Record (or forget) the score of an entry; unknown keys are ignored."""
-        if key in self.entries:
-            self.entries[key].summary = summary
+        self.set_summaries({key: summary})
+
+    def set_summaries(self, summaries: dict[str, ResultSummary | None]) -> None:
+        """Record several scores at once: one ``summaries_changed`` for all of them."""
+        keys = [key for key in summaries if key in self.entries]
+        for key in keys:
+            self.entries[key].summary = summaries[key]
+        if keys:
+            self.summaries_changed.emit(keys)
 
     def clear_scores(self) -> None:
         """Forget all scores (another model was loaded: old scores no longer apply)."""
-        for e in self.entries.values():
-            e.summary = None
+        keys = [k for k, e in self.entries.items() if e.summary is not None]
+        for key in keys:
+            self.entries[key].summary = None
+        if keys:
+            self.summaries_changed.emit(keys)
 
     def hierarchy(self) -> dict[tuple[str, str], dict[str, dict[str, list[Entry]]]]:
         """{(patient id, name): {study: {series: [entries]}}}; files without DICOM data
