@@ -183,8 +183,33 @@ def test_receiver_listens_with_tls_and_the_study_appears(qtbot, tmp_path, orthan
     expected = str(data_dir / "pacs" / "received" / f"{source.SOPInstanceUID}.dcm")
     assert wait_for(lambda: expected in window.catalog.entries, 60)
 
-    # The certificate file is gone when the receiver starts again: a sentence, not running.
+    # With the receiver off, a C-MOVE over TLS: the Storage SCP the retrieve starts listens
+    # with the same TLS files (Orthanc calls it with TLS).
     pane.receive_box.setChecked(False)
+    editor = pane.open_editor()
+    editor.ae_edit.setText(orthanc.aet)
+    editor.host_edit.setText("127.0.0.1")
+    editor.port_box.setValue(orthanc.dicom_port)
+    editor.tls_box.setChecked(True)
+    for field, path in ((editor.ca_field, pki.ca), (editor.cert_field, pki.client_cert),
+                        (editor.key_field, pki.client_key)):
+        field.edit.setText(str(path))
+    with qtbot.waitSignal(editor.accepted, timeout=5000):
+        qtbot.mouseClick(editor.save_button, LEFT)
+    assert pane.current_node().retrieve == "move" and not pane.receiver.running
+    with qtbot.waitSignal(pane.searched, timeout=30000):
+        qtbot.mouseClick(pane.search_button, LEFT)
+    # Our SCP's TLS off: Orthanc cannot deliver, and the message says what to set.
+    s.pacs_receive_tls = False
+    with qtbot.waitSignal(pane.failed, timeout=60000) as failed:
+        qtbot.mouseClick(pane.retrieve_button, LEFT)
+    assert "our Storage SCP needs TLS too" in failed.args[0]
+    s.pacs_receive_tls = True
+    with qtbot.waitSignal(pane.retrieved, timeout=30000) as got:
+        qtbot.mouseClick(pane.retrieve_button, LEFT)
+    assert got.args[0] == [str(data_dir / "pacs" / "retrieved" / Path(expected).name)]
+
+    # The certificate file is gone when the receiver starts again: a sentence, not running.
     cert.unlink()
     pane.receive_box.setChecked(True)
     assert not pane.receiver.running and not pane.receive_box.isChecked()
@@ -206,15 +231,19 @@ def _upload_study(orthanc, count: int, folder: Path) -> str:
     return study
 
 
-def test_cancel_a_retrieve_keeps_the_complete_images(qtbot, tmp_path, orthanc, data_dir):
-    """Cancel during a C-GET of 20 instances: what arrived is complete, in the browser and
-    counted in the pane; nothing else is on disk."""
+@pytest.mark.parametrize("method", ["get", "move"])
+def test_cancel_a_retrieve_keeps_the_complete_images(qtbot, tmp_path, orthanc, data_dir,
+                                                     method):
+    """Cancel during a C-GET (or a C-MOVE to the Storage SCP the retrieve starts) of 20
+    instances: what arrived is complete, in the browser and counted in the pane; nothing
+    else is on disk."""
     _upload_study(orthanc, 20, tmp_path / "study")
     window = make_window(qtbot, tmp_path)
     pane = window.pacs
-    pane.ae_edit.setText("SQUIDSCU")
+    pane.ae_edit.setText("SQUIDSCU" if method == "get" else "SQUIDTEST")
+    pane.port_box.setValue(orthanc.modalities["SQUIDTEST"][1])
     pane.add_node(f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}")
-    pane.set_retrieve_method("get")
+    pane.set_retrieve_method(method)
     with qtbot.waitSignal(pane.searched, timeout=30000):
         qtbot.mouseClick(pane.search_button, LEFT)
     assert not pane.cancel_button.isVisible()

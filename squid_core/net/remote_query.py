@@ -203,8 +203,16 @@ class RemoteArchive:
                     previous(inst)
 
             scp.on_received = both
+        # A TLS node may call us with TLS too: when it cannot deliver, say what to set.
+        hint = (" If it calls us with DICOM TLS, our Storage SCP needs TLS too (its "
+                "certificate and key)." if self.node.tls and own and self.scp_tls is None
+                else "")
         try:
             report = self._dimse().move(self.node, self.ae_title, study_uid, cancel=cancel)
+        except NetworkError as exc:
+            if not hint or (cancel is not None and cancel.is_set()):
+                raise
+            raise NetworkError(f"{exc}.{hint}", transient=exc.transient) from None
         finally:
             if own:
                 scp.stop()
@@ -213,7 +221,7 @@ class RemoteArchive:
         if report.failed and not received:
             raise NetworkError(f"{self.node} could not send the study to {self.ae_title} "
                                f"({report.failed} failed; does it know {self.ae_title} at "
-                               f"port {self.scp_port}?)")
+                               f"port {self.scp_port}?).{hint}")
         return list(dict.fromkeys(received))
 
     def _retrieve_web(self, study_uid: str, store: InstanceStore,
