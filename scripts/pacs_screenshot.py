@@ -43,7 +43,7 @@ def main(out: str) -> None:
             for name in ("dx_image.dcm", "SIIM_CR_chest.dcm"):
                 server.upload(ROOT / "tests" / "data" / "dicom" / name)
             window = MainWindow(AppSettings(Path(tmp) / "settings.ini"))
-            window.resize(1500, 900)
+            window.resize(1500, 1000)
             window.show()
             window.pacs_dock.raise_()
             pane = window.pacs

@@ -167,14 +167,17 @@ class PacsPane(QWidget):
         self.new_button = QPushButton("New…")
         self.new_button.setToolTip("Add a node in a form: AE title, host, port, DICOM TLS "
                                    "certificates, and a connection test")
+        node_buttons = QHBoxLayout()
+        for button in (self.test_button, self.edit_button, self.remove_button,
+                       self.new_button):
+            node_buttons.addWidget(button)
+        quick_add = QHBoxLayout()
+        quick_add.addWidget(self.node_edit, 1)
+        quick_add.addWidget(self.add_button)
         nodes.addWidget(QLabel("Node"), 0, 0)
         nodes.addWidget(self.node_box, 0, 1)
-        nodes.addWidget(self.test_button, 0, 2)
-        nodes.addWidget(self.edit_button, 0, 3)
-        nodes.addWidget(self.remove_button, 0, 4)
-        nodes.addWidget(self.node_edit, 1, 1)
-        nodes.addWidget(self.add_button, 1, 2)
-        nodes.addWidget(self.new_button, 1, 3)
+        nodes.addLayout(node_buttons, 1, 1)
+        nodes.addLayout(quick_add, 2, 1)
         self.retrieve_box = QComboBox()
         self.retrieve_box.addItem("C-MOVE", "move")
         self.retrieve_box.addItem("C-GET", "get")
@@ -182,8 +185,8 @@ class PacsPane(QWidget):
             "How studies come from this node: C-MOVE (the node sends them to our AE title "
             "and port, which it must know) or C-GET (on our own connection; the node needs "
             "no route back to us)")
-        nodes.addWidget(QLabel("Retrieve by"), 2, 0)
-        nodes.addWidget(self.retrieve_box, 2, 1)
+        nodes.addWidget(QLabel("Retrieve by"), 3, 0)
+        nodes.addWidget(self.retrieve_box, 3, 1)
         layout.addLayout(nodes)
 
         own = QHBoxLayout()
