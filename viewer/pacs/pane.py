@@ -10,9 +10,9 @@ A running retrieve can be cancelled: it stops after the image in transit, and th
 complete images that arrived are opened and counted. Nodes are added as text
 (``AET@HOST:PORT``, a URL) or in the node editor (:mod:`viewer.pacs.node_editor`: DICOM
 TLS files, a connection test); our Storage SCP's TLS is set in
-:mod:`viewer.pacs.receiver_tls`. "Send results" writes the Secondary Capture and the SR of the image on screen (not
-anonymised: they go back to the archive the study came from and must reference it)
-and sends them by C-STORE or STOW-RS.
+:mod:`viewer.pacs.receiver_tls`. "Send results" writes the Secondary Capture and the SR
+of the image on screen (not anonymised: they go back to the archive the study came
+from and must reference it) and sends them by C-STORE or STOW-RS.
 """
 
 from __future__ import annotations
@@ -344,6 +344,8 @@ class PacsPane(QWidget):
         editor = NodeEditor(self.window_.tasks, self.ae_edit.text().strip(), node, taken,
                             self.timeout, self)
         editor.accepted.connect(lambda: self._save_edited(node, editor.node))
+        if self.editor is not None:
+            self.editor.deleteLater()  # the one opened before (closed by now)
         self.editor = editor
         editor.open()
         self.editorOpened.emit(editor)
@@ -607,6 +609,8 @@ class PacsPane(QWidget):
         with it."""
         dialog = ReceiverTlsDialog(self.settings, self)
         dialog.accepted.connect(self._on_receiver_tls_saved)
+        if self.receiver_tls_dialog is not None:
+            self.receiver_tls_dialog.deleteLater()
         self.receiver_tls_dialog = dialog
         dialog.open()
         return dialog
