@@ -231,19 +231,24 @@ def _upload_study(orthanc, count: int, folder: Path) -> str:
     return study
 
 
-@pytest.mark.parametrize("method", ["get", "move"])
+@pytest.mark.parametrize("method", ["get", "move", "wado"])
 def test_cancel_a_retrieve_keeps_the_complete_images(qtbot, tmp_path, orthanc, data_dir,
                                                      method):
-    """Cancel during a C-GET (or a C-MOVE to the Storage SCP the retrieve starts) of 20
-    instances: what arrived is complete, in the browser and counted in the pane; nothing
-    else is on disk."""
+    """Cancel during a C-GET (or a C-MOVE to the Storage SCP the retrieve starts, or a
+    WADO-RS retrieve) of 20 instances: what arrived is complete, in the browser and
+    counted in the pane; nothing else is on disk."""
     _upload_study(orthanc, 20, tmp_path / "study")
     window = make_window(qtbot, tmp_path)
     pane = window.pacs
     pane.ae_edit.setText("SQUIDSCU" if method == "get" else "SQUIDTEST")
     pane.port_box.setValue(orthanc.modalities["SQUIDTEST"][1])
-    pane.add_node(f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}")
-    pane.set_retrieve_method(method)
+    if method == "wado":
+        pane.add_node(orthanc.dicomweb_url)
+        node_text = orthanc.dicomweb_url
+    else:
+        pane.add_node(f"{orthanc.aet}@127.0.0.1:{orthanc.dicom_port}")
+        pane.set_retrieve_method(method)
+        node_text = f"ORTHANC@127.0.0.1:{orthanc.dicom_port}"
     with qtbot.waitSignal(pane.searched, timeout=30000):
         qtbot.mouseClick(pane.search_button, LEFT)
     assert not pane.cancel_button.isVisible()
@@ -262,7 +267,7 @@ def test_cancel_a_retrieve_keeps_the_complete_images(qtbot, tmp_path, orthanc, d
     paths = cancelled.args[0]
     assert 3 <= len(paths) < 20
     assert pane.message == (f"Retrieve cancelled: {len(paths)} image(s) had arrived from "
-                            f"ORTHANC@127.0.0.1:{orthanc.dicom_port}; they are in the browser.")
+                            f"{node_text}; they are in the browser.")
     assert not pane.cancel_button.isVisible() and pane.retrieve_button.isEnabled()
     folder = data_dir / "pacs" / "retrieved"
     on_disk = sorted(str(p) for p in folder.iterdir())
