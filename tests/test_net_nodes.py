@@ -63,3 +63,41 @@ def test_tls_and_retrieve_settings_of_a_node(tmp_path):
         bad = {"name": "bad", "ae_title": "PACS", "host": "pacs", "port": 104, **entry}
         with pytest.raises(ValueError, match=f"node 'bad': .*{message}"):
             parse_nodes({"nodes": [bad]})
+
+
+def test_node_from_fields_names_the_field_at_fault(pki, tmp_path):
+    """What the node editor checks on save: each error names its field; TLS files are
+    read now (a missing file, a certificate without its key, a key that is not one)."""
+    from squid_core.net.nodes import NodeFieldError, node_from_fields
+
+    def field_of(**kw) -> tuple[str, str]:
+        with pytest.raises(NodeFieldError) as err:
+            node_from_fields(kw.pop("name", "n"), **kw)
+        return err.value.field, str(err.value)
+
+    ok = dict(ae_title="PACS", host="127.0.0.1", port=104)
+    assert field_of(name="pacs", taken=("pacs",), **ok)[0] == "name"
+    assert field_of(ae_title="", host="h", port=1)[0] == "ae_title"
+    assert field_of(ae_title="PACS", host="two words", port=1)[0] == "host"
+    assert field_of(ae_title="PACS", host="h", port=0)[0] == "port"
+    assert field_of(web=True, url="ftp://x") == (
+        "url", "not a DICOMweb URL (http:// or https://): 'ftp://x'")
+    assert field_of(tls=True, **ok)[0] == "tls_ca"
+    missing = tmp_path / "missing.pem"
+    assert field_of(tls=True, tls_ca=str(missing), **ok) == (
+        "tls_ca", f"TLS CA certificate file not found: {missing}")
+    assert field_of(tls=True, tls_ca=str(pki.ca), tls_cert=str(pki.client_cert), **ok)[0] \
+        == "tls_key"
+    field, text = field_of(tls=True, tls_ca=str(pki.ca), tls_cert=str(pki.client_cert),
+                           tls_key=str(pki.server_key), **ok)  # not this certificate's key
+    assert field == "tls_cert" and "cannot use the TLS certificate" in text
+    assert field_of(tls=True, tls_ca=str(pki.client_key), **ok)[0] == "tls_ca"  # not a CA
+
+    node = node_from_fields("", tls=True, tls_ca=str(pki.ca), tls_cert=str(pki.client_cert),
+                            tls_key=str(pki.client_key), retrieve="get", **ok)
+    assert (node.name, node.tls, node.tls_key, node.retrieve) == (
+        "PACS@127.0.0.1:104", True, str(pki.client_key), "get")
+    # TLS files left in the form with TLS off are not kept.
+    assert not node_from_fields("n", tls_ca=str(missing), **ok).tls_ca
+    web = node_from_fields("web", web=True, url="http://pacs:8042/dicom-web/")
+    assert web.url == "http://pacs:8042/dicom-web"

@@ -263,3 +263,40 @@ class AppSettings:
     @pacs_allowed_aets.setter
     def pacs_allowed_aets(self, value: list[str]) -> None:
         self._q.setValue("pacs/allowed_aets", [str(v) for v in value])
+
+    @property
+    def pacs_receive_tls(self) -> bool:
+        """Our Storage SCP (the receiver, and the one a C-MOVE starts) listens with DICOM
+        TLS, with ``pacs_receive_tls_cert``/``_key`` (and ``_ca``: callers' CA)."""
+        return self._bool("pacs/receive_tls", False)
+
+    @pacs_receive_tls.setter
+    def pacs_receive_tls(self, value: bool) -> None:
+        self._q.setValue("pacs/receive_tls", bool(value))
+
+    @property
+    def pacs_receive_tls_cert(self) -> str:
+        """Our Storage SCP's TLS certificate (PEM file)."""
+        return str(self._q.value("pacs/receive_tls_cert", ""))
+
+    @pacs_receive_tls_cert.setter
+    def pacs_receive_tls_cert(self, value: str) -> None:
+        self._q.setValue("pacs/receive_tls_cert", str(value))
+
+    @property
+    def pacs_receive_tls_key(self) -> str:
+        """The private key of ``pacs_receive_tls_cert`` (PEM file)."""
+        return str(self._q.value("pacs/receive_tls_key", ""))
+
+    @pacs_receive_tls_key.setter
+    def pacs_receive_tls_key(self, value: str) -> None:
+        self._q.setValue("pacs/receive_tls_key", str(value))
+
+    @property
+    def pacs_receive_tls_ca(self) -> str:
+        """CA certificate(s) callers' certificates must be signed by ("": none asked)."""
+        return str(self._q.value("pacs/receive_tls_ca", ""))
+
+    @pacs_receive_tls_ca.setter
+    def pacs_receive_tls_ca(self, value: str) -> None:
+        self._q.setValue("pacs/receive_tls_ca", str(value))

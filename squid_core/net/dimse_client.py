@@ -310,9 +310,11 @@ class DimseClient:
         return self._find(node, query)
 
     def move(self, node: DimseNode, destination_aet: str, study_uid: str,
-             series_uid: str | None = None) -> MoveReport:
+             series_uid: str | None = None,
+             cancel: threading.Event | None = None) -> MoveReport:
         """C-MOVE a study (or one of its series) from ``node`` to ``destination_aet``
-        (usually our own Storage SCP, which ``node`` must know by that AE title)."""
+        (usually our own Storage SCP, which ``node`` must know by that AE title).
+        ``cancel`` (set from another thread) aborts at the next progress answer."""
         query = _retrieve_query(study_uid, series_uid)
         dest = check_ae_title(destination_aet)
 
@@ -321,6 +323,9 @@ class DimseClient:
             since = time.monotonic()
             for status, _ in assoc.send_c_move(query, dest,
                                                StudyRootQueryRetrieveInformationModelMove):
+                if cancel is not None and cancel.is_set():
+                    assoc.abort()
+                    raise NetworkError(f"C-MOVE from {node} cancelled")
                 code = self._retrieve_status(node, "C-MOVE", status, report, since)
                 since = time.monotonic()
                 if code == 0xA801:

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from squid_core.net.tls import TlsFiles
+from squid_core.net.tls import TlsFileError, TlsFiles
 
 #: How a study is retrieved from a DIMSE node.
 RETRIEVE_METHODS = ("move", "get")
@@ -69,8 +69,8 @@ class DimseNode:
     def tls_files(self) -> TlsFiles:
         """The node's TLS files (ValueError when ``tls`` lacks its CA certificate)."""
         if not self.tls_ca:
-            raise ValueError("tls needs tls_ca: the CA certificate that signed the node's "
-                             "certificate (a PEM file)")
+            raise TlsFileError("ca", "tls needs tls_ca: the CA certificate that signed the "
+                               "node's certificate (a PEM file)")
         return TlsFiles(self.tls_ca, self.tls_cert, self.tls_key)
 
     def __str__(self) -> str:
@@ -91,6 +91,54 @@ class DicomWebNode:
 
     def __str__(self) -> str:
         return self.url
+
+
+class NodeFieldError(ValueError):
+    """A field of a node being entered that is wrong: ``field`` names it (a parameter of
+    :func:`node_from_fields`), ``str(e)`` says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def node_from_fields(name: str, *, web: bool = False, ae_title: str = "", host: str = "",
+                     port: int = 0, url: str = "", retrieve: str = "move", tls: bool = False,
+                     tls_ca: str = "", tls_cert: str = "", tls_key: str = "",
+                     taken: tuple[str, ...] = ()) -> DimseNode | DicomWebNode:
+    """The node a form describes: a DICOMweb node (``web``: its ``url``), else a DIMSE node.
+
+    Checked as a user enters it: the name (not one of ``taken``), the AE title, host and
+    port; with ``tls``, the TLS files are read now (:meth:`TlsFiles.client_context`), so a
+    missing or unreadable file is found when the node is saved, not on first use; TLS
+    files given with ``tls`` off are dropped. Raises :class:`NodeFieldError`.
+    """
+    name = name.strip()
+    if name in taken:
+        raise NodeFieldError("name", f"a node named {name!r} exists already")
+    if web:
+        try:
+            return DicomWebNode(url.strip(), name or url.strip())
+        except ValueError as exc:
+            raise NodeFieldError("url", str(exc)) from None
+    try:
+        ae = check_ae_title(ae_title)
+    except ValueError as exc:
+        raise NodeFieldError("ae_title", str(exc)) from None
+    host = host.strip()
+    if not host or any(c.isspace() for c in host):
+        raise NodeFieldError("host", f"not a host name or address: {host!r}")
+    if not 0 < int(port) < 65536:
+        raise NodeFieldError("port", f"not a valid port: {port}")
+    if not tls:
+        return DimseNode(ae, host, int(port), name or f"{ae}@{host}:{port}", retrieve=retrieve)
+    files = (tls_ca.strip(), tls_cert.strip(), tls_key.strip())
+    try:
+        TlsFiles(*files).client_context()
+    except TlsFileError as exc:
+        raise NodeFieldError(f"tls_{exc.field}", str(exc)) from None
+    return DimseNode(ae, host, int(port), name or f"{ae}@{host}:{port}", True, *files,
+                     retrieve=retrieve)
 
 
 def parse_dimse_node(text: str) -> DimseNode:

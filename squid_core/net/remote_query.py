@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,14 @@ from squid_core.net.errors import NetworkError
 from squid_core.net.instance_store import InstanceStore
 from squid_core.net.nodes import DicomWebNode, DimseNode, check_ae_title
 from squid_core.net.storage_scp import ReceivedInstance, StorageSCP
+from squid_core.net.tls import TlsFiles
 
 _DATE = re.compile(r"^\d{8}$")
+
+
+class _Cancelled(Exception):
+    """Raised from a WADO-RS retrieve's progress callback to stop it (not an OSError, so
+    the DICOMweb client does not take it for a network failure to retry)."""
 
 
 @dataclass(frozen=True)
@@ -108,16 +114,18 @@ class RemoteArchive:
 
     ``ae_title``: our AE title (calling, and the C-MOVE destination the node must know);
     ``scp_port``: where our Storage SCP listens for C-MOVE answers; ``scp``: one already
-    listening (the viewer's built-in receiver), used instead of starting one per move.
+    listening (the viewer's built-in receiver), used instead of starting one per move;
+    ``scp_tls``: the TLS files the Storage SCP started for a move listens with.
     """
 
     def __init__(self, node: DimseNode | DicomWebNode, ae_title: str, *, scp_port: int = 0,
                  scp: StorageSCP | None = None, timeout: float = 15.0,
-                 retries: int = 1) -> None:
+                 retries: int = 1, scp_tls: TlsFiles | None = None) -> None:
         self.node = node
         self.ae_title = check_ae_title(ae_title)
         self.scp_port = int(scp_port)
         self.scp = scp
+        self.scp_tls = scp_tls
         self.timeout = float(timeout)
         self.retries = int(retries)
 
@@ -147,17 +155,18 @@ class RemoteArchive:
         return [StudyMatch.from_json(d) for d in self._web().search_studies(**keys)]
 
     def retrieve(self, study_uid: str, store: InstanceStore,
-                 cancel: threading.Event | None = None) -> list[Path]:
+                 cancel: threading.Event | None = None,
+                 on_filed: Callable[[Path], None] | None = None) -> list[Path]:
         """The study's instances filed in ``store`` (C-MOVE to our SCP, C-GET, or WADO-RS,
-        as the node says); ``cancel`` stops a C-GET after the instance in transit."""
+        as the node says). ``on_filed(path)`` is called (in a network thread) as each
+        complete instance is filed; ``cancel`` (set from another thread) stops after the
+        instance in transit and raises NetworkError; what was filed before stays."""
         if isinstance(self.node, DicomWebNode):
-            files, refused = self._web().retrieve_study(study_uid, store)
-            if not files and refused:
-                raise NetworkError(f"every instance from {self.node} was refused: "
-                                   f"{next(iter(refused.values()))}")
-            return files
+            return self._retrieve_web(study_uid, store, cancel, on_filed)
         if self.node.retrieve == "get":
-            report = self._dimse().get(self.node, study_uid, store, cancel=cancel)
+            report = self._dimse().get(
+                self.node, study_uid, store, cancel=cancel,
+                on_filed=None if on_filed is None else (lambda inst: on_filed(inst.path)))
             if report.failed and not report.files:
                 raise NetworkError(f"{self.node} could not send any instance of the study by "
                                    f"C-GET ({report.failed} failed; they may be of a kind "
@@ -169,6 +178,8 @@ class RemoteArchive:
         def collect(inst: ReceivedInstance) -> None:
             with lock:
                 received.append(inst.path)
+            if on_filed is not None:
+                on_filed(inst.path)
 
         scp = self.scp
         own = scp is None
@@ -176,8 +187,12 @@ class RemoteArchive:
             if not self.scp_port:
                 raise NetworkError("a C-MOVE needs our Storage SCP port: set it in the PACS "
                                    "settings (the node must know our AE title at that port)")
-            scp = StorageSCP(self.ae_title, self.scp_port, store, collect,
-                             allowed_aets=[self.node.ae_title], timeout=self.timeout)
+            try:
+                scp = StorageSCP(self.ae_title, self.scp_port, store, collect,
+                                 allowed_aets=[self.node.ae_title], timeout=self.timeout,
+                                 tls=self.scp_tls)
+            except ValueError as exc:  # a TLS file of our SCP
+                raise NetworkError(f"cannot receive the C-MOVE: {exc}") from None
             scp.start()
         else:
             previous = scp.on_received
@@ -188,8 +203,16 @@ class RemoteArchive:
                     previous(inst)
 
             scp.on_received = both
+        # A TLS node may call us with TLS too: when it cannot deliver, say what to set.
+        hint = (" If it calls us with DICOM TLS, our Storage SCP needs TLS too (its "
+                "certificate and key)." if self.node.tls and own and self.scp_tls is None
+                else "")
         try:
-            report = self._dimse().move(self.node, self.ae_title, study_uid)
+            report = self._dimse().move(self.node, self.ae_title, study_uid, cancel=cancel)
+        except NetworkError as exc:
+            if not hint or (cancel is not None and cancel.is_set()):
+                raise
+            raise NetworkError(f"{exc}.{hint}", transient=exc.transient) from None
         finally:
             if own:
                 scp.stop()
@@ -198,8 +221,26 @@ class RemoteArchive:
         if report.failed and not received:
             raise NetworkError(f"{self.node} could not send the study to {self.ae_title} "
                                f"({report.failed} failed; does it know {self.ae_title} at "
-                               f"port {self.scp_port}?)")
+                               f"port {self.scp_port}?).{hint}")
         return list(dict.fromkeys(received))
+
+    def _retrieve_web(self, study_uid: str, store: InstanceStore,
+                      cancel: threading.Event | None,
+                      on_filed: Callable[[Path], None] | None) -> list[Path]:
+        def filed(path: Path) -> None:
+            if on_filed is not None:
+                on_filed(path)
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled
+
+        try:
+            files, refused = self._web().retrieve_study(study_uid, store, filed)
+        except _Cancelled:
+            raise NetworkError(f"WADO-RS retrieve from {self.node} cancelled") from None
+        if not files and refused:
+            raise NetworkError(f"every instance from {self.node} was refused: "
+                               f"{next(iter(refused.values()))}")
+        return files
 
     def send(self, files: Iterable[str | Path]) -> int:
         """C-STORE or STOW-RS ``files``; returns how many were sent."""

@@ -102,10 +102,15 @@ class StorageSCP:
         self.port = self._server.server_address[1]
 
     def stop(self) -> None:
-        """Stop listening and end the open associations."""
+        """Stop listening and end the open associations: each is aborted (an instance not
+        yet wholly received is discarded) and waited for (at most 10 s), so that an
+        instance being filed is on disk, and ``on_received`` told, when this returns."""
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+        for assoc in list(self.ae.active_associations):
+            assoc.abort()
+            assoc.join(10.0)
 
     def _on_rejected(self, event: evt.Event) -> None:
         log.warning("association from %s refused: not an allowed AE title, or not addressed "

@@ -28,10 +28,20 @@ log = logging.getLogger(__name__)
 _ALERT_WAIT = 1.0
 
 
+class TlsFileError(ValueError):
+    """A TLS file that cannot be used: ``field`` says which ("ca", "cert" or "key"), so a
+    form can show the sentence next to that field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """PEM files of one TLS end: ``ca`` (trusted CA certificate(s)), ``cert`` and ``key``
-    (our certificate and its private key; both or neither)."""
+    (our certificate and its private key; both or neither). Every check raises
+    :class:`TlsFileError` (a ValueError) naming the file at fault."""
 
     ca: str = ""
     cert: str = ""
@@ -39,37 +49,42 @@ class TlsFiles:
 
     def __post_init__(self) -> None:
         if bool(self.cert) != bool(self.key):
-            raise ValueError("a TLS certificate needs its private key, and a key its "
-                             "certificate: give both or neither")
+            raise TlsFileError("key" if self.cert else "cert",
+                               "a TLS certificate needs its private key, and a key its "
+                               "certificate: give both or neither")
 
     def _check_files(self) -> None:
-        for label, path in (("CA certificate", self.ca), ("certificate", self.cert),
-                            ("private key", self.key)):
+        for field, label, path in (("ca", "CA certificate", self.ca),
+                                   ("cert", "certificate", self.cert),
+                                   ("key", "private key", self.key)):
             if path and not Path(path).is_file():
-                raise ValueError(f"TLS {label} file not found: {path}")
+                raise TlsFileError(field, f"TLS {label} file not found: {path}")
+
+    def _load_ca(self, ctx: ssl.SSLContext) -> None:
+        try:
+            ctx.load_verify_locations(cafile=self.ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise TlsFileError("ca", f"cannot read the TLS CA certificate {self.ca}: "
+                               f"{_reason(exc)}") from None
 
     def _load_own(self, ctx: ssl.SSLContext) -> None:
         if self.cert:
             try:
                 ctx.load_cert_chain(self.cert, self.key)
             except (ssl.SSLError, OSError) as exc:
-                raise ValueError(f"cannot use the TLS certificate {self.cert} with the key "
-                                 f"{self.key}: {_reason(exc)}") from None
+                raise TlsFileError("cert", f"cannot use the TLS certificate {self.cert} with "
+                                   f"the key {self.key}: {_reason(exc)}") from None
 
     def client_context(self) -> ssl.SSLContext:
         """A context for calling a peer: trusts ``ca`` only, checks the host name,
         presents ``cert`` when given. ValueError (a sentence) for a missing or bad file."""
         if not self.ca:
-            raise ValueError("TLS needs the CA certificate that signed the peer's "
-                             "certificate (a PEM file)")
+            raise TlsFileError("ca", "TLS needs the CA certificate that signed the peer's "
+                               "certificate (a PEM file)")
         self._check_files()
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        try:
-            ctx.load_verify_locations(cafile=self.ca)
-        except (ssl.SSLError, OSError) as exc:
-            raise ValueError(f"cannot read the TLS CA certificate {self.ca}: "
-                             f"{_reason(exc)}") from None
+        self._load_ca(ctx)
         self._load_own(ctx)
         return ctx
 
@@ -77,18 +92,15 @@ class TlsFiles:
         """A context for listening: presents ``cert``; with ``ca``, requires the caller's
         certificate signed by it. ValueError (a sentence) for a missing or bad file."""
         if not self.cert:
-            raise ValueError("listening with TLS needs a certificate and its private key")
+            raise TlsFileError("cert", "listening with TLS needs a certificate and its "
+                               "private key")
         self._check_files()
         ctx = _ServerContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.handshake_timeout = float(handshake_timeout)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         self._load_own(ctx)
         if self.ca:
-            try:
-                ctx.load_verify_locations(cafile=self.ca)
-            except (ssl.SSLError, OSError) as exc:
-                raise ValueError(f"cannot read the TLS CA certificate {self.ca}: "
-                                 f"{_reason(exc)}") from None
+            self._load_ca(ctx)
             ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 

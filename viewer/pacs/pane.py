@@ -6,15 +6,20 @@ thread), and every failure (association rejected, peer unreachable, timeout, a b
 date) is shown as a sentence in the pane. Retrieved studies are filed under the user's
 data folder (``<data dir>/pacs/retrieved``) and opened with the window's
 ``open_paths``, so they appear in the browser and are analysed like any opened file.
-"Send results" writes the Secondary Capture and the SR of the image on screen (not
-anonymised: they go back to the archive the study came from and must reference it)
-and sends them by C-STORE or STOW-RS.
+A running retrieve can be cancelled: it stops after the image in transit, and the
+complete images that arrived are opened and counted. Nodes are added as text
+(``AET@HOST:PORT``, a URL) or in the node editor (:mod:`viewer.pacs.node_editor`: DICOM
+TLS files, a connection test); our Storage SCP's TLS is set in
+:mod:`viewer.pacs.receiver_tls`. "Send results" writes the Secondary Capture and the SR
+of the image on screen (not anonymised: they go back to the archive the study came
+from and must reference it) and sends them by C-STORE or STOW-RS.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,7 +56,9 @@ from squid_core.net.nodes import (
 )
 from squid_core.net.remote_query import RemoteArchive, StudyMatch, StudyQuery
 from viewer import exports
+from viewer.pacs.node_editor import NodeEditor
 from viewer.pacs.receiver import Receiver
+from viewer.pacs.receiver_tls import ReceiverTlsDialog, scp_tls_files
 
 #: Columns of the results table: header, StudyMatch attribute.
 COLUMNS = (("Patient", "patient_name"), ("Date", "study_date"), ("Modality", "modalities"),
@@ -81,6 +88,16 @@ def _write_and_send(archive: RemoteArchive, jobs: list[Callable[[Path], Path]]) 
         return archive.send(sorted(Path(tmp).glob("*.dcm")))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Fetched:
+    """What a retrieve brought: the files filed, whether it was cancelled, and the
+    failure that stopped it ("" when none)."""
+
+    files: list[Path]
+    cancelled: bool = False
+    error: str = ""
+
+
 def _message(exc: BaseException) -> str:
     if isinstance(exc, (NetworkError, ValueError)):
         return str(exc)
@@ -93,7 +110,10 @@ class PacsPane(QWidget):
     ``window``: the main window (its ``tasks``, ``settings``, ``exporter``, ``open_paths``
     and ``resultShown`` are used). Signals, for observers and tests:
     ``echoed(str)``, ``searched(int)``, ``retrieved(list)`` (paths), ``sent(int)``,
-    ``failed(str)`` (the message shown).
+    ``failed(str)`` (the message shown), ``progressed(int)`` (images arrived so far in
+    the running retrieve), ``cancelled(list)`` (the paths that arrived before a retrieve
+    was cancelled; they are opened), ``instanceFiled(str)`` (a path, emitted in the
+    network thread as each instance is filed), ``editorOpened(object)`` (a NodeEditor).
     """
 
     echoed = Signal(str)
@@ -101,6 +121,10 @@ class PacsPane(QWidget):
     retrieved = Signal(list)
     sent = Signal(int)
     failed = Signal(str)
+    progressed = Signal(int)
+    cancelled = Signal(list)
+    instanceFiled = Signal(str)
+    editorOpened = Signal(object)
 
     def __init__(self, window: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,6 +134,12 @@ class PacsPane(QWidget):
         #: Keys of images retrieved from a node -> that node (for automatic sending).
         self.origins: dict[str, DimseNode | DicomWebNode] = {}
         self._busy = 0
+        #: Set to cancel the running retrieve (None when none runs).
+        self._cancel: threading.Event | None = None
+        self._arrived = 0
+        self._retrieving_text = ""
+        self.editor: NodeEditor | None = None
+        self.receiver_tls_dialog: ReceiverTlsDialog | None = None
         #: Seconds to wait for a node's answer (each try; one retry after a transient failure).
         self.timeout = 15.0
         self._build()
@@ -128,16 +158,26 @@ class PacsPane(QWidget):
         self.node_box.setToolTip("The remote node to query, retrieve from and send to")
         self.test_button = QPushButton("Test")
         self.test_button.setToolTip("C-ECHO the node (a QIDO-RS search for DICOMweb)")
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.setToolTip("Change the node: AE title, host, port, DICOM TLS")
         self.remove_button = QPushButton("Remove")
         self.node_edit = QLineEdit()
         self.node_edit.setPlaceholderText("AET@host:port or https://…/dicom-web")
         self.add_button = QPushButton("Add")
+        self.new_button = QPushButton("New…")
+        self.new_button.setToolTip("Add a node in a form: AE title, host, port, DICOM TLS "
+                                   "certificates, and a connection test")
+        node_buttons = QHBoxLayout()
+        for button in (self.test_button, self.edit_button, self.remove_button,
+                       self.new_button):
+            node_buttons.addWidget(button)
+        quick_add = QHBoxLayout()
+        quick_add.addWidget(self.node_edit, 1)
+        quick_add.addWidget(self.add_button)
         nodes.addWidget(QLabel("Node"), 0, 0)
         nodes.addWidget(self.node_box, 0, 1)
-        nodes.addWidget(self.test_button, 0, 2)
-        nodes.addWidget(self.remove_button, 0, 3)
-        nodes.addWidget(self.node_edit, 1, 1)
-        nodes.addWidget(self.add_button, 1, 2)
+        nodes.addLayout(node_buttons, 1, 1)
+        nodes.addLayout(quick_add, 2, 1)
         self.retrieve_box = QComboBox()
         self.retrieve_box.addItem("C-MOVE", "move")
         self.retrieve_box.addItem("C-GET", "get")
@@ -145,8 +185,8 @@ class PacsPane(QWidget):
             "How studies come from this node: C-MOVE (the node sends them to our AE title "
             "and port, which it must know) or C-GET (on our own connection; the node needs "
             "no route back to us)")
-        nodes.addWidget(QLabel("Retrieve by"), 2, 0)
-        nodes.addWidget(self.retrieve_box, 2, 1)
+        nodes.addWidget(QLabel("Retrieve by"), 3, 0)
+        nodes.addWidget(self.retrieve_box, 3, 1)
         layout.addLayout(nodes)
 
         own = QHBoxLayout()
@@ -200,7 +240,12 @@ class PacsPane(QWidget):
         self.retrieve_button.setToolTip("Bring the selected studies into the browser")
         self.send_button = QPushButton("Send results")
         self.send_button.setToolTip("Send the SC and SR of the image on screen to the node")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the retrieve after the image in transit; the "
+                                      "images that arrived stay in the browser")
+        self.cancel_button.hide()
         actions.addWidget(self.retrieve_button)
+        actions.addWidget(self.cancel_button)
         actions.addWidget(self.send_button)
         layout.addLayout(actions)
         self.auto_send = QCheckBox("Send results of retrieved images automatically")
@@ -212,8 +257,12 @@ class PacsPane(QWidget):
                                     "browser and are analysed as they arrive")
         self.allowed_edit = QLineEdit(" ".join(self.settings.pacs_allowed_aets))
         self.allowed_edit.setPlaceholderText("allowed calling AE titles, space-separated")
+        self.tls_button = QPushButton("TLS…")
+        self.tls_button.setToolTip("DICOM TLS of our Storage SCP: certificate, key, and the "
+                                   "CA of callers")
         receive.addWidget(self.receive_box)
         receive.addWidget(self.allowed_edit, 1)
+        receive.addWidget(self.tls_button)
         layout.addLayout(receive)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -224,6 +273,11 @@ class PacsPane(QWidget):
         self.add_button.clicked.connect(self.add_node)
         self.node_edit.returnPressed.connect(self.add_node)
         self.remove_button.clicked.connect(self.remove_node)
+        self.edit_button.clicked.connect(lambda: self.open_editor(self.current_node()))
+        self.new_button.clicked.connect(lambda: self.open_editor(None))
+        self.cancel_button.clicked.connect(self.cancel_retrieve)
+        self.tls_button.clicked.connect(self.open_receiver_tls)
+        self.instanceFiled.connect(self._on_instance_filed)  # queued: a network thread
         self.node_box.currentIndexChanged.connect(self._show_retrieve_method)
         self.retrieve_box.activated.connect(
             lambda i: self.set_retrieve_method(self.retrieve_box.itemData(i)))
@@ -283,6 +337,35 @@ class PacsPane(QWidget):
         self.settings.pacs_nodes = [node_entry(n) for n in self.nodes() if n.name != node.name]
         self._load_nodes()
 
+    def open_editor(self, node: DimseNode | DicomWebNode | None = None) -> NodeEditor:
+        """Open the node editor for ``node`` (None: a new node); saved, it replaces the
+        node in settings (or is added) and is chosen."""
+        taken = tuple(n.name for n in self.nodes() if node is None or n.name != node.name)
+        editor = NodeEditor(self.window_.tasks, self.ae_edit.text().strip(), node, taken,
+                            self.timeout, self)
+        editor.accepted.connect(lambda: self._save_edited(node, editor.node))
+        if self.editor is not None:
+            self.editor.deleteLater()  # the one opened before (closed by now)
+        self.editor = editor
+        editor.open()
+        self.editorOpened.emit(editor)
+        return editor
+
+    def _save_edited(self, original: DimseNode | DicomWebNode | None,
+                     node: DimseNode | DicomWebNode | None) -> None:
+        if node is None:
+            return
+        entries = [node_entry(n) for n in self.nodes()]
+        if original is None:
+            entries.append(node_entry(node))
+        else:
+            entries = [node_entry(node) if e["name"] == original.name else e for e in entries]
+        self.settings.pacs_nodes = entries
+        self._load_nodes()
+        self.node_box.setCurrentIndex(self.node_box.findText(node.name))
+        tls = ", DICOM TLS" if isinstance(node, DimseNode) and node.tls else ""
+        self._show_info(f"Saved {node.name} ({node}{tls}).")
+
     def set_retrieve_method(self, method: str) -> None:
         """Retrieve from the chosen DIMSE node by ``"move"`` or ``"get"`` (in settings)."""
         node = self.current_node()
@@ -315,9 +398,14 @@ class PacsPane(QWidget):
         except ValueError as exc:
             self._show_error(f"Our AE title: {exc}")
             return None
+        try:
+            scp_tls = scp_tls_files(self.settings)
+        except ValueError as exc:
+            self._show_error(f"Our Storage SCP's TLS: {exc}")
+            return None
         self.settings.pacs_ae_title = ae
         return RemoteArchive(node, ae, scp_port=self.port_box.value(), scp=self.receiver.scp,
-                             timeout=self.timeout)
+                             timeout=self.timeout, scp_tls=scp_tls)
 
     # -- work ------------------------------------------------------------------------
 
@@ -334,6 +422,7 @@ class PacsPane(QWidget):
 
         def failed(exc: BaseException) -> None:
             self._busy -= 1
+            self._cancel = None
             self._update_enabled()
             self._show_error(_message(exc))
 
@@ -396,27 +485,68 @@ class PacsPane(QWidget):
         if archive is None:
             return
         uids = [m.study_uid for m in studies]
+        cancel = threading.Event()
 
-        def fetch() -> list[Path]:
+        def fetch() -> _Fetched:
             store = InstanceStore(retrieved_folder())
-            files: list[Path] = []
-            for uid in uids:
-                files += archive.retrieve(uid, store)
-            return files
+            filed: list[Path] = []
 
-        self._run(f"Retrieving {len(uids)} stud{'y' if len(uids) == 1 else 'ies'} from "
-                  f"{archive.node}…", fetch,
-                  on_result=lambda files: self._on_retrieved(archive.node, files))
+            def on_filed(path: Path) -> None:
+                filed.append(path)
+                self.instanceFiled.emit(str(path))
 
-    def _on_retrieved(self, node: DimseNode | DicomWebNode, files: list[Path]) -> None:
-        if not files:
-            self._show_error(f"{node} sent nothing for the selected studies.")
+            try:
+                for uid in uids:
+                    if cancel.is_set():
+                        break
+                    filed += archive.retrieve(uid, store, cancel=cancel, on_filed=on_filed)
+            except NetworkError as exc:
+                if not cancel.is_set():
+                    return _Fetched(list(dict.fromkeys(filed)), error=str(exc))
+            return _Fetched(list(dict.fromkeys(filed)), cancelled=cancel.is_set())
+
+        self._cancel = cancel
+        self._arrived = 0
+        self._retrieving_text = (f"Retrieving {len(uids)} stud{'y' if len(uids) == 1 else 'ies'}"
+                                 f" from {archive.node}…")
+        self._run(self._retrieving_text, fetch,
+                  on_result=lambda got: self._on_retrieved(archive.node, got))
+
+    def cancel_retrieve(self) -> None:
+        """Stop the running retrieve after the image in transit (what arrived is kept)."""
+        if self._cancel is not None:
+            self._cancel.set()
+            self.cancel_button.setEnabled(False)
+            self._show_info("Cancelling the retrieve…")
+
+    def _on_instance_filed(self, _path: str) -> None:
+        if self._cancel is None:
             return
+        self._arrived += 1
+        if not self._cancel.is_set():
+            self._show_info(f"{self._retrieving_text} {self._arrived} image(s) arrived.")
+        self.progressed.emit(self._arrived)
+
+    def _on_retrieved(self, node: DimseNode | DicomWebNode, got: _Fetched) -> None:
+        self._cancel = None
+        self._update_enabled()
+        files = [str(f) for f in got.files]
         for f in files:
-            self.origins[str(f)] = node
-        self._show_info(f"Retrieved {len(files)} image(s) from {node}; opening them.")
-        self.window_.open_paths([str(f) for f in files])
-        self.retrieved.emit([str(f) for f in files])
+            self.origins[f] = node
+        if files:
+            self.window_.open_paths(files)
+        if got.cancelled:
+            self._show_info(f"Retrieve cancelled: {len(files)} image(s) had arrived from "
+                            f"{node}" + ("; they are in the browser." if files else "."))
+            self.cancelled.emit(files)
+        elif got.error:
+            self._show_error(got.error + (f" The {len(files)} image(s) that arrived are in "
+                                          "the browser." if files else ""))
+        elif not files:
+            self._show_error(f"{node} sent nothing for the selected studies.")
+        else:
+            self._show_info(f"Retrieved {len(files)} image(s) from {node}; opening them.")
+            self.retrieved.emit(files)
 
     def send_results(self, node: DimseNode | DicomWebNode | None = None) -> None:
         """Send the SC and SR of the image on screen to ``node`` (the chosen one)."""
@@ -460,7 +590,8 @@ class PacsPane(QWidget):
         try:
             ae = check_ae_title(self.ae_edit.text())
             allowed = [check_ae_title(a) for a in allowed]
-            port = self.receiver.start(ae, self.port_box.value(), allowed)
+            tls = scp_tls_files(self.settings)
+            port = self.receiver.start(ae, self.port_box.value(), allowed, tls)
         except (ValueError, OSError) as exc:
             self.receive_box.blockSignals(True)
             self.receive_box.setChecked(False)
@@ -470,7 +601,27 @@ class PacsPane(QWidget):
         self.settings.pacs_ae_title = ae
         self.settings.pacs_allowed_aets = allowed
         self.settings.pacs_receive = True
-        self._show_info(f"Receiving as {ae} on port {port} from {', '.join(allowed)}.")
+        self._show_info(f"Receiving as {ae} on port {port}{' with DICOM TLS' if tls else ''} "
+                        f"from {', '.join(allowed)}.")
+
+    def open_receiver_tls(self) -> ReceiverTlsDialog:
+        """Open the dialog of our Storage SCP's TLS; saved, a running receiver restarts
+        with it."""
+        dialog = ReceiverTlsDialog(self.settings, self)
+        dialog.accepted.connect(self._on_receiver_tls_saved)
+        if self.receiver_tls_dialog is not None:
+            self.receiver_tls_dialog.deleteLater()
+        self.receiver_tls_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_receiver_tls_saved(self) -> None:
+        if self.receiver.running:
+            self.set_receiving(True)
+        else:
+            self._show_info("Our Storage SCP will listen with DICOM TLS." if
+                            self.settings.pacs_receive_tls else
+                            "Our Storage SCP will listen without TLS.")
 
     def shutdown(self) -> None:
         """Stop the built-in SCP (the window is closing; the setting is kept)."""
@@ -483,6 +634,9 @@ class PacsPane(QWidget):
         idle = self._busy == 0
         self.test_button.setEnabled(has_node and idle)
         self.remove_button.setEnabled(has_node)
+        self.edit_button.setEnabled(has_node)
+        self.cancel_button.setVisible(self._cancel is not None)
+        self.cancel_button.setEnabled(self._cancel is not None and not self._cancel.is_set())
         self.search_button.setEnabled(has_node and idle)
         self.retrieve_button.setEnabled(has_node and idle and bool(self.matches))
 

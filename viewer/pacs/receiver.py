@@ -2,10 +2,11 @@
 
 Off by default. A :class:`~squid_core.net.storage_scp.StorageSCP` files what arrives
 under ``<data dir>/pacs/received`` (size and UID checks, atomic writes, only the
-allowed calling AE titles); each filed instance is handed to the GUI thread by a
-queued signal, collected for a moment (a study arrives as a burst), then opened with
-the window's ``open_paths`` and analysed with "Analyse all" (which scores whatever is
-not scored yet), so received images go into the browser and the worklist as they arrive.
+allowed calling AE titles; with DICOM TLS when the settings say so); each filed
+instance is handed to the GUI thread by a queued signal, collected for a moment (a
+study arrives as a burst), then opened with the window's ``open_paths`` and analysed
+with "Analyse all" (which scores whatever is not scored yet), so received images go
+into the browser and the worklist as they arrive.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from squid_core.library import default_data_dir
 from squid_core.net.instance_store import InstanceStore
 from squid_core.net.storage_scp import ReceivedInstance, StorageSCP
+from squid_core.net.tls import TlsFiles
 
 #: How long to collect arriving instances before opening them (ms).
 BATCH_MS = 300
@@ -57,15 +59,17 @@ class Receiver(QObject):
         """Whether the SCP is listening."""
         return self.scp is not None
 
-    def start(self, ae_title: str, port: int, allowed_aets: Sequence[str]) -> int:
-        """Listen on ``port`` as ``ae_title`` for the ``allowed_aets`` only; returns the
-        port. ValueError (bad or no AE titles) or OSError (port in use) say why not."""
+    def start(self, ae_title: str, port: int, allowed_aets: Sequence[str],
+              tls: TlsFiles | None = None) -> int:
+        """Listen on ``port`` as ``ae_title`` for the ``allowed_aets`` only (with DICOM TLS
+        when ``tls`` is given); returns the port. ValueError (bad or no AE titles, a TLS
+        file missing or unreadable) or OSError (port in use) say why not."""
         self.stop()
         allowed = [a for a in allowed_aets if a.strip()]
         if not allowed:
             raise ValueError("name at least one calling AE title allowed to send to the viewer")
         scp = StorageSCP(ae_title, port, InstanceStore(received_folder()),
-                         self._on_received, allowed_aets=allowed)
+                         self._on_received, allowed_aets=allowed, tls=tls)
         scp.start()
         self.scp = scp
         return scp.port
