@@ -131,7 +131,7 @@ def test_tls_node_from_the_editor_tested_queried_and_retrieved(qtbot, tmp_path, 
         qtbot.mouseClick(pane.retrieve_button, LEFT)
     (path,) = got.args[0]
     assert Path(path).name == f"{source.SOPInstanceUID}.dcm"
-    assert wait_for(lambda: path in window.catalog.entries, 30)
+    assert wait_for(lambda: path in window.session.catalog.entries, 30)
 
 
 def test_receiver_listens_with_tls_and_the_study_appears(qtbot, tmp_path, orthanc_tls, pki,
@@ -181,7 +181,7 @@ def test_receiver_listens_with_tls_and_the_study_appears(qtbot, tmp_path, orthan
     answer.raise_for_status()
     source = dcmread(DICOM / "dx_image.dcm", stop_before_pixels=True)
     expected = str(data_dir / "pacs" / "received" / f"{source.SOPInstanceUID}.dcm")
-    assert wait_for(lambda: expected in window.catalog.entries, 60)
+    assert wait_for(lambda: expected in window.session.catalog.entries, 60)
 
     # With the receiver off, a C-MOVE over TLS: the Storage SCP the retrieve starts listens
     # with the same TLS files (Orthanc calls it with TLS).
@@ -275,7 +275,7 @@ def test_cancel_a_retrieve_keeps_the_complete_images(qtbot, tmp_path, orthanc, d
     for p in paths:
         assert dcmread(p).pixel_array.shape == (dcmread(DICOM / "dx_image.dcm").Rows,
                                                 dcmread(DICOM / "dx_image.dcm").Columns)
-    assert wait_for(lambda: set(window.catalog.entries) == set(paths), 30)
+    assert wait_for(lambda: set(window.session.catalog.entries) == set(paths), 30)
 
     # Retrieving again fetches the rest (what is there is kept).
     pane.progressed.disconnect(on_progress)
