@@ -101,7 +101,7 @@ def test_the_viewer_opens_the_same_files(qtbot, tmp_path, folder):
     root, expected = folder
     window = make_window(qtbot, tmp_path)
     window.open_paths([root])
-    assert wait_for(lambda: len(window.catalog.entries) + len(window.catalog.rejected)
+    assert wait_for(lambda: len(window.session.catalog.entries) + len(window.session.catalog.rejected)
                     == len(expected))
-    shown = [e.path for e in window.catalog.entries.values()]
-    assert _rel(root, shown + [r.path for r in window.catalog.rejected]) == expected
+    shown = [e.path for e in window.session.catalog.entries.values()]
+    assert _rel(root, shown + [r.path for r in window.session.catalog.rejected]) == expected
