@@ -1,4 +1,4 @@
-"""The acquisition augmentation recipe (measured once: it did not win; docs/robustness.md) and its selection
+"""The acquisition augmentation recipe (one seed measured: docs/robustness.md) and its selection
 from ``squid train``, on a real radiograph."""
 
 from __future__ import annotations

@@ -50,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--augment", choices=("paper", "acquisition", "none"),
                    help="training augmentation: paper (random affine, translate 5 %%, scale "
                         "0.95-1.05; the default), acquisition (zoom 0.8-1.25 with an edge "
-                        "border, gamma, contrast, sharpness, noise; measured once, with "
-                        "--standardise: it did not win, docs/robustness.md) or none")
+                        "border, gamma, contrast, sharpness, noise; with --standardise it "
+                        "met 17 of 22 yardstick rows at 60 epochs, one seed: "
+                        "docs/robustness.md) or none")
     p.add_argument("--ema", type=float, metavar="DECAY", default=None,
                    help="validate, keep and write an exponential moving average of the "
                         "weights (e.g. 0.999, about the last 1,000 steps; buffers such as "

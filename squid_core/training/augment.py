@@ -2,8 +2,8 @@
 
 ``paper`` (the default): the SQUID recipe augments normal training images with a
 small random affine transform (translate 5 %, scale 0.95-1.05, zero fill).
-``acquisition`` (:func:`acquisition_augment`; measured once with standardisation, seed 0,
-32 epochs: it lowered the AUC by 0.05 and did not win, see ``docs/robustness.md``): zoom, exposure, contrast, sharpness and noise over the range
+``acquisition`` (:func:`acquisition_augment`; measured with standardisation, seed 0: behind
+at 32 epochs, level with the paper recipe and more robust at 60, see ``docs/robustness.md``): zoom, exposure, contrast, sharpness and noise over the range
 sites differ in, so that the score may learn to ignore them.
 
 Both work on the batch tensor (``affine_grid``/``grid_sample``), a fraction of a

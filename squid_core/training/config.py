@@ -49,8 +49,8 @@ class TrainConfig:
     n_critic: int = 2  # generator step every n_critic discriminator steps
     weights: LossWeights = field(default_factory=LossWeights)
     augment: bool = True
-    #: "paper" (random affine, the default) or "acquisition" (measured once: it did not
-    #: win; see squid_core.training.augment and docs/robustness.md)
+    #: "paper" (random affine, the default) or "acquisition" (one seed so far; see
+    #: squid_core.training.augment and docs/robustness.md)
     augment_recipe: str = "paper"
     #: match every image's histogram to the training normals' mean (stored in the model
     #: file; squid_core.scoring.standardise); off in the paper's recipe
