@@ -300,11 +300,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Scanning {len(paths)} path(s)…")
         self.scans.start(paths, select_first)
 
-    def _on_scanned(self, result: Any, explicit: set[str], select_first: bool) -> None:
+    def _on_scanned(self, result: Any, select_first: bool) -> None:
         if self._closing:
             return
         rejected_before = len(self.session.catalog.rejected)
-        new = self.session.add_scan(result, explicit)
+        new = self.session.add_scan(result)
         rejected = len(self.session.catalog.rejected) - rejected_before
         msg = f"Opened {len(new)} image(s)"
         if rejected:

@@ -6,7 +6,6 @@ the GUI thread; the window only chooses which image to show first.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -37,13 +36,13 @@ def _scan(paths: list[str], progress: _ScanProgress) -> Any:
 class Scans(QObject):
     """Scans running in ``tasks`` (a :class:`~viewer.workers.TaskRunner`).
 
-    Signals: ``progress(done, total)``; ``scanned(result, explicit, select_first)`` with
-    the ``ScanResult`` and the paths as given; ``failed(message)``; ``activeChanged()``
+    Signals: ``progress(done, total)``; ``scanned(result, select_first)`` with the
+    ``ScanResult``; ``failed(message)``; ``activeChanged()``
     when a scan starts or ends.
     """
 
     progress = Signal(int, int)
-    scanned = Signal(object, object, bool)
+    scanned = Signal(object, bool)
     failed = Signal(str)
     activeChanged = Signal()
 
@@ -59,7 +58,6 @@ class Scans(QObject):
 
     def start(self, paths: list[str], select_first: bool = True) -> None:
         """Scan ``paths`` (files, folders, DICOMDIRs) in a worker."""
-        explicit = {str(Path(p)) for p in paths}
         progress = _ScanProgress(self)
         progress.progress.connect(self.progress)
         self._running.add(progress)
@@ -71,7 +69,7 @@ class Scans(QObject):
 
         def finished(result: Any) -> None:
             ended()
-            self.scanned.emit(result, explicit, select_first)
+            self.scanned.emit(result, select_first)
 
         def failed(exc: BaseException) -> None:
             ended()

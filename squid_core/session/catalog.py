@@ -238,16 +238,3 @@ def csv_rows(catalog: Catalog) -> list[dict[str, object]]:
             row.update(summary_cells(e.summary))
         rows.append(row)
     return rows
-
-
-#: Files met while scanning folders that are plainly not images: not listed as failures.
-DOCUMENT_SUFFIXES = {".md", ".txt", ".csv", ".tsv", ".json", ".pdf", ".html", ".xml",
-                     ".ini", ".yaml", ".yml", ".log", ".py"}
-
-
-def is_document(path: Path, explicit: set[str]) -> bool:
-    """A text/document file found inside an opened folder (README.md and the like).
-
-    Files the user opened by name are always reported, whatever their type.
-    """
-    return path.suffix.lower() in DOCUMENT_SUFFIXES and str(path) not in explicit

@@ -58,7 +58,7 @@ from squid_core.service import (
     ServiceError,
 )
 from squid_core.service.in_process import InProcessService
-from squid_core.session.catalog import Catalog, Entry, Rejected, is_document
+from squid_core.session.catalog import Catalog, Entry, Rejected
 from squid_core.session.model_description import (
     ModelDescription,
     describe_model_file,
@@ -121,15 +121,14 @@ class Session:
         from squid_core.io import scan
 
         paths = [str(p) for p in paths]
-        return self.add_scan(scan(paths, progress=progress), explicit=paths)
+        return self.add_scan(scan(paths, progress=progress))
 
-    def add_scan(self, scanned: Any, explicit: Iterable[str] = ()) -> list[Entry]:
-        """Add a ``squid_core.io.scan`` result: its images, and its refusals except the
-        documents found inside opened folders (README.md...). Returns the new entries."""
-        named = {str(Path(p)) for p in explicit}
+    def add_scan(self, scanned: Any) -> list[Entry]:
+        """Add a ``squid_core.io.scan`` result: its images and its refusals (documents in
+        opened folders never reach it: the image finder skips them). Returns the new
+        entries."""
         entries = [Entry.from_meta(inst.path, inst.meta) for inst in scanned.instances]
-        rejected = [Rejected(Path(r.path), r.reason) for r in scanned.rejected
-                    if not is_document(Path(r.path), named)]
+        rejected = [Rejected(Path(r.path), r.reason) for r in scanned.rejected]
         return self.catalog.add(entries, rejected)
 
 
