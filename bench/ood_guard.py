@@ -3,8 +3,9 @@
 Runs the product path (``squid_core.io.read_image`` -> applicability ->
 ``Scorer`` with the model file's guard) on the sets of ``../shared/data``:
 
-* ZhangLab validation normals and pneumonia (``default_split.csv``: 100 + 100), 500
-  further pneumonia images no step saw (``random.Random(1)``, as in the model card);
+* each held-out part of the bundled model's split (``default_split.csv``: for model 2.0
+  ``select_*`` and ``report_*``, 150 normals + 1,000 pneumonia each), and 500 further
+  pneumonia images the split does not list (``random.Random(1)``);
 * held-out training normals, nested: the guard is refitted (descriptors, Ledoit-Wolf
   fit, out-of-fold threshold) on 9/10 of the 1,241 training normals and measured on the
   remaining tenth, for each of 10 folds; these images chose neither the threshold nor
@@ -132,10 +133,9 @@ def main() -> int:
     lo, hi = interval(k, n)
     print(f"| ZhangLab training normals, held out by nested 10-fold refits | {n} | "
           f"{100 * k / n:.1f} % | {100 * lo:.1f}-{100 * hi:.1f} % | chose nothing |", flush=True)
-    row("ZhangLab validation normals", results_for(scorer, read_items(split["val_normal"])[0]),
-        "looked at when choosing the descriptor and quantile")
-    row("ZhangLab validation pneumonia", results_for(scorer, read_items(split["val_abnormal"])[0]))
-    used = set(split["val_abnormal"])
+    for part in (p for p in split if p != "train_normal"):
+        row(f"ZhangLab {part.replace('_', ' ')}", results_for(scorer, read_items(split[part])[0]))
+    used = {f for part, files in split.items() if part.endswith("abnormal") for f in files}
     pneumonia = [p for p in sorted((SHARED / "zhanglab_224/train/PNEUMONIA").iterdir())
                  if p not in used]
     random.Random(1).shuffle(pneumonia)

@@ -5,8 +5,9 @@ The guard must catch adults, digits and other objects, yet a site that frames or
 its pediatric radiographs differently (the official ZhangLab test split's normals are more
 tightly framed and brighter) should not see most of its normals sent for review. This
 bench applies the robustness yardstick's nuisance transforms
-(`squid_core.scoring.nuisance`) to the bundled model's 100 validation normals
-(`default_split.csv`) and reports, per transform, the fraction outside the guard and the
+(`squid_core.scoring.nuisance`) to the normals of the bundled model's report part
+(`default_split.csv`: 150 children the model never saw; `val_normal` in split files of
+older models) and reports, per transform, the fraction outside the guard and the
 fraction flagged at the default operating point.
 
     python bench/ood_nuisance.py [--model resources/models/default.safetensors] [--threads 1]
@@ -56,7 +57,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     scorer = Scorer(load_model(args.model), device="cpu")
     with open(args.split, newline="") as fh:
-        files = [args.data / r["file"] for r in csv.DictReader(fh) if r["part"] == "val_normal"]
+        rows = list(csv.DictReader(fh))
+    part = "report_normal" if any(r["part"] == "report_normal" for r in rows) else "val_normal"
+    files = [args.data / r["file"] for r in rows if r["part"] == part]
     items = []
     for f in files:
         image = read_image(f)

@@ -10,8 +10,10 @@ the AUC of untouched vs transformed normals (0.5 = the score ignores it) and the
 of transformed normals vs abnormal images (with its bootstrap 95 % interval); see
 :mod:`squid_core.scoring.robustness`.
 
-Default data: the bundled model's validation split (``resources/models/default_split.csv``:
-100 normal + 100 pneumonia held out of ``../shared/data/zhanglab_224/train``). With
+Default data: the report part of the bundled model's patient-grouped split
+(``resources/models/default_split.csv``, parts ``report_normal`` and ``report_abnormal``:
+150 normal + 1,000 pneumonia images of children the model never saw, which chose nothing;
+a split file of older models, with ``val_normal``/``val_abnormal``, is read the same way). With
 ``--normal/--abnormal`` any folders (e.g. the ``select_*``/``report_*`` folders of
 ``scripts/make_zhanglab_split.py``). ``--extra-abnormal N`` adds N pneumonia images of
 the data folder that the split file does not list (no training or selection step of the
@@ -34,11 +36,21 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "zhanglab_224" / "train"
 DEFAULT_SPLIT = ROOT / "resources" / "models" / "default_split.csv"
+#: the split file's parts that give figures: the grouped split's report part, else (files
+#: of older models) the validation part
+FIGURE_PARTS = {"normal": ("report_normal", "val_normal"),
+                "abnormal": ("report_abnormal", "val_abnormal")}
 
 
-def _split_files(split_csv: Path, data: Path, part: str) -> list[Path]:
+def _split_files(split_csv: Path, data: Path, *parts: str) -> list[Path]:
+    """The files of the first of ``parts`` that the split file lists."""
     with open(split_csv, newline="") as fh:
-        return sorted(data / r["file"] for r in csv.DictReader(fh) if r["part"] == part)
+        rows = list(csv.DictReader(fh))
+    for part in parts:
+        files = sorted(data / r["file"] for r in rows if r["part"] == part)
+        if files:
+            return files
+    return []
 
 
 def _extra_abnormal(split_csv: Path, data: Path, n: int, seed: int) -> list[Path]:
@@ -142,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"give --normal and --abnormal, or a split file ({args.split}) and its "
                      f"data folder ({args.data})")
     normal_files = (find_image_files(args.normal) if args.normal
-                    else _split_files(args.split, args.data, "val_normal"))
+                    else _split_files(args.split, args.data, *FIGURE_PARTS["normal"]))
     abnormal_files = (find_image_files(args.abnormal) if args.abnormal
-                      else _split_files(args.split, args.data, "val_abnormal"))
+                      else _split_files(args.split, args.data, *FIGURE_PARTS["abnormal"]))
     if args.extra_abnormal:
         abnormal_files += _extra_abnormal(args.split, args.data, args.extra_abnormal, args.seed)
     try:

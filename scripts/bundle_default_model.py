@@ -4,8 +4,12 @@ Half-precision weights halve the file (the repository keeps models under 50 MB).
 This script writes the float16 copy, then scores the given images with both copies
 and fails if any score moves by more than ``--tolerance`` points (default 0.5)::
 
-    python scripts/bundle_default_model.py runs/default/model.safetensors \\
-        resources/models/default.safetensors runs/zhanglab_split/val_normal runs/zhanglab_split/val_abnormal
+    python scripts/bundle_default_model.py runs/ema_s0/model.safetensors \\
+        resources/models/default.safetensors runs/grouped/report_normal \\
+        runs/grouped/report_abnormal --name "SQUID compact ZhangLab pediatric" --version 2.0
+
+``--name``, ``--version`` and ``--notes`` set what the library and ``squid info`` show;
+nothing else of the trained file (calibration, operating points, guard) changes.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ def main() -> int:
     parser.add_argument("out", type=Path, help="where to write the float16 copy")
     parser.add_argument("folders", type=Path, nargs="+", help="images to compare the scores on")
     parser.add_argument("--tolerance", type=float, default=0.5, help="largest allowed score change")
+    parser.add_argument("--name", help="model name to store (default: the trained file's)")
+    parser.add_argument("--version", help="model version to store (default: the trained file's)")
+    parser.add_argument("--notes", help="notes to store (default: the trained file's)")
     args = parser.parse_args()
 
     full = squid_core.load_model(args.source)
+    for key in ("name", "version", "notes"):
+        if getattr(args, key) is not None:
+            full.metadata[key] = getattr(args, key)
     full.save(args.out, weights_dtype=torch.float16)
     half = squid_core.load_model(args.out)
     scorers = Scorer(full, device="cpu"), Scorer(half, device="cpu")

@@ -1,12 +1,15 @@
 """Build the demo studies in ``resources/demo/`` from the public data in ``../shared``.
 
 - ZhangLab pediatric chest X-rays (Kermany et al. 2018, CC BY 4.0), two normal and
-  two pneumonia, taken from the VALIDATION split of the default model (never seen in
-  its training), wrapped as DICOM Secondary Capture with made-up demo patients.
+  two pneumonia, taken from the REPORT part of the default model's patient-grouped
+  split (children the model never saw, images that chose nothing), wrapped as DICOM
+  Secondary Capture with made-up demo patients.
 - A real chest CR from SIIM-ACR (via torchxrayvision's test data, Apache-2.0), as DICOM.
 - Two NIH ChestX-ray14 PNGs (via torchxrayvision), one "No Finding", one cardiomegaly.
 
-    python scripts/make_demo.py runs/zhanglab_split ../shared/data resources/demo
+    python scripts/make_zhanglab_split.py ../shared/data/zhanglab_224/train runs/grouped \
+        --from-csv resources/models/default_split.csv
+    python scripts/make_demo.py runs/grouped ../shared/data resources/demo
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from PIL import Image
 from pydicom.uid import generate_uid
 
 ZHANGLAB = [
-    ("val_normal", "DEMO^NORMAL ONE", "DEMO001"),
-    ("val_normal", "DEMO^NORMAL TWO", "DEMO002"),
-    ("val_abnormal", "DEMO^PNEUMONIA ONE", "DEMO003"),
-    ("val_abnormal", "DEMO^PNEUMONIA TWO", "DEMO004"),
+    ("report_normal", "DEMO^NORMAL ONE", "DEMO001"),
+    ("report_normal", "DEMO^NORMAL TWO", "DEMO002"),
+    ("report_abnormal", "DEMO^PNEUMONIA ONE", "DEMO003"),
+    ("report_abnormal", "DEMO^PNEUMONIA TWO", "DEMO004"),
 ]
 
 
@@ -76,7 +79,7 @@ def main() -> None:
         index = taken.get(part, 0)
         taken[part] = index + 1
         source = sorted((args.split / part).iterdir())[index]
-        label = "normal" if part == "val_normal" else "pneumonia"
+        label = "pneumonia" if part.endswith("abnormal") else "normal"
         wrap_as_secondary_capture(source, args.out / f"zhanglab_{label}_{index + 1}.dcm", name, patient_id)
     xrv = args.shared_data / "dicom" / "torchxrayvision"
     shutil.copy(xrv / "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm", args.out / "siim_chest_cr.dcm")

@@ -13,6 +13,7 @@ from test_training_helpers import write_pngs
 
 import squid_core
 from squid_core.cli import main
+from squid_core.training.recipes import DEFAULT_RECIPE, RECIPES
 
 torch.set_num_threads(1)
 
@@ -186,6 +187,40 @@ def test_train_uses_the_references_recipe_for_each_preset(preset):
     assert (cfg.weights.gen_adv, cfg.weights.disc, cfg.lr) == (0.005, 0.005, 1e-4)
     with pytest.raises(TypeError, match="no setting"):
         type(cfg).for_preset(preset, learning_rate=1.0)
+    # the radiograph presets start from the default recipe; DigitAnatomy keeps its own
+    if digit:
+        assert (cfg.standardise, cfg.ema_decay) == (False, None)
+    else:
+        assert cfg.recipe == DEFAULT_RECIPE
+        robust = RECIPES[DEFAULT_RECIPE]
+        assert (cfg.augment_recipe, cfg.standardise, cfg.ema_decay) == (
+            robust.augment_recipe, robust.standardise, robust.ema_decay)
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--recipe", "paper"], ("paper", "paper", False, None)),
+    (["--recipe", "robust"], ("robust", "acquisition", True, 0.998)),
+    # single options override one part of the recipe and keep the rest
+    (["--recipe", "robust", "--no-standardise"], ("robust", "acquisition", False, 0.998)),
+    (["--recipe", "robust", "--ema", "0"], ("robust", "acquisition", True, None)),
+    (["--recipe", "paper", "--standardise", "--ema", "0.99"], ("paper", "paper", True, 0.99)),
+    (["--recipe", "paper", "--augment", "acquisition"], ("paper", "acquisition", False, None)),
+])
+def test_a_named_recipe_and_the_options_that_override_it(extra, expected):
+    from squid_core.cli import build_parser
+    from squid_core.cli.train import _train_config
+
+    args = build_parser().parse_args(["train", "--preset", "compact", "--out", "m.safetensors",
+                                      *extra])
+    cfg = _train_config(args, None)
+    assert (cfg.recipe, cfg.augment_recipe, cfg.standardise, cfg.ema_decay) == expected
+
+
+def test_a_recipe_for_digitanatomy_is_a_clear_error(capsys, tmp_path):
+    assert main(["train", "--preset", "digitanatomy", "--recipe", "robust",
+                 "--out", str(tmp_path / "d.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "chest radiographs" in err and "Traceback" not in err
 
 
 def _train_args(normal, out, *extra: str) -> list[str]:
@@ -215,8 +250,8 @@ def test_val_fraction_holds_out_that_share_of_the_normals(trained, tmp_path):
     (["--val-fraction", "1.5"], "--val-fraction must be at least 0 and below 1"),
     (["--val-fraction", "-0.1"], "--val-fraction must be at least 0 and below 1"),
     (["--val-count", "-1"], "--val-count cannot be negative"),
-    (["--ema", "1.5"], "--ema must lie between 0 and 1"),
-    (["--ema", "0"], "--ema must lie between 0 and 1"),
+    (["--ema", "1.5"], "--ema must lie in [0, 1)"),
+    (["--ema", "-0.5"], "--ema must lie in [0, 1)"),
     # abnormal validation images without normal ones: refused before any training step
     (["--val-abnormal", "A"], "abnormal images but no normal one"),
     (["--val-abnormal", "A", "--val-fraction", "0"], "abnormal images but no normal one"),

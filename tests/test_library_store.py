@@ -27,7 +27,7 @@ def _fake_model(path: Path, name: str, created: str = "2026-01-01T00:00:00+00:00
         "created": created,
         "software_version": "0.1.0",
         "config": {"preset": "compact"},
-        "training": {"data": {"n_train": 32}, "epochs": 1, "config": {"preset": "compact"}},
+        "training": {"data": {"n_train": 32}, "epochs": 1, "config": {"preset": "compact", "recipe": "robust"}},
         "metrics": {"validation": {"auc": 0.75, "n_normal": 4, "n_abnormal": 4}},
         "notes": "",
     }
@@ -72,7 +72,8 @@ def test_import_activate_rename_export_delete(lib: ModelLibrary, tmp_path: Path)
     assert src.exists(), "import copies, the source stays"
     assert entry.path.parent == lib.models_dir and entry.name == "Site model"
     assert entry.metrics_summary() == "validation AUC 0.750 (4 normal, 4 abnormal)"
-    assert entry.data_summary() == "32 normal training images, 1 epochs, preset compact"
+    assert entry.data_summary() == ("32 normal training images, 1 epochs, preset compact, "
+                                   "robust recipe")
 
     lib.activate(entry.id)
     assert json.loads(lib.pointer_path.read_text())["id"] == entry.id

@@ -26,6 +26,8 @@ import pytest
 from PySide6.QtWidgets import QWizard
 
 from squid_core.library import BUNDLED_ID, ModelLibrary
+from squid_core.safetensors_header import read_squid_metadata
+from squid_core.training.recipes import DEFAULT_RECIPE, RECIPES
 
 pytestmark = pytest.mark.slow
 
@@ -109,10 +111,13 @@ def _open_wizard(qtbot, library: ModelLibrary, normal: Path, val: Path | None, w
     return wizard
 
 
-def _settings(wizard, *, scratch: bool, epochs: int, batch: int, steps: int = 0) -> None:
+def _settings(wizard, *, scratch: bool, epochs: int, batch: int, steps: int = 0,
+              recipe: str | None = None) -> None:
     sp = wizard.settings_page
     (sp.scratch_radio if scratch else sp.finetune_radio).setChecked(True)
     sp.preset_combo.setCurrentIndex(sp.preset_combo.findData("compact"))
+    if recipe is not None:
+        sp.recipe_combo.setCurrentIndex(sp.recipe_combo.findData(recipe))
     sp.epochs_spin.setValue(epochs)
     sp.batch_spin.setValue(batch)
     sp.steps_spin.setValue(steps)
@@ -147,6 +152,7 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     # 2. settings: from scratch, compact preset, 1 epoch; measure first
     wizard.next()
     assert wizard.currentPage() is wizard.settings_page
+    assert wizard.settings_page.recipe_combo.currentData() == DEFAULT_RECIPE
     _settings(wizard, scratch=True, epochs=1, batch=4)
     wizard.settings_page.measure_btn.click()
     qtbot.waitUntil(lambda: wizard.settings_page.estimate is not None, timeout=60_000)
@@ -165,6 +171,13 @@ def test_wizard_end_to_end_trains_saves_activates_and_scores(qtbot, tmp_path, li
     assert tp.progress.value() == tp.progress.maximum()
     assert wizard.state.model_path is not None and wizard.state.model_path.is_file()
     assert library.active_id() == BUNDLED_ID, "nothing changes before Save"
+    # trained with the default (robust) recipe: standardised, averaged weights
+    written = read_squid_metadata(wizard.state.model_path)
+    recipe = RECIPES[DEFAULT_RECIPE]
+    config = written["training"]["config"]
+    assert (config["recipe"], config["standardise"], config["ema_decay"]) == (
+        DEFAULT_RECIPE, recipe.standardise, recipe.ema_decay)
+    assert written.get("intensity_standardisation") is not None
 
     # 4. validation: ROC/AUC on the labelled folder, operating point by target specificity
     wizard.next()
@@ -216,7 +229,8 @@ def test_cancel_mid_epoch_keeps_active_model_and_resumes(qtbot, tmp_path, librar
 
     wizard = _open_wizard(qtbot, library, normal, None)
     wizard.next()
-    _settings(wizard, scratch=False, epochs=2, batch=2)  # fine-tune the active model
+    _settings(wizard, scratch=False, epochs=2, batch=2,  # fine-tune the active model
+              recipe="paper")
     wizard.next()
     tp = wizard.train_page
 
@@ -242,6 +256,7 @@ def test_cancel_mid_epoch_keeps_active_model_and_resumes(qtbot, tmp_path, librar
     starts = _events(tp, "start")
     assert starts[-1]["start_epoch"] == 1, "resumed after the last completed epoch"
     assert [s["threads"] for s in starts] == [1, 1], "the threads chosen on the settings page"
+    assert [s["recipe"] for s in starts] == ["paper", "paper"], "the recipe chosen, resumed"
     assert tp.finished_status == "completed"
     v = wizard.state.validation
     assert v["source"] == "held-out normals + synthetic anomalies"

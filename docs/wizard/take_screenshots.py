@@ -7,12 +7,14 @@ Run under Xvfb so the windows are real X11 windows::
 It trains a small compact model for real (4 epochs on 120 ZhangLab normals, a few
 minutes on a 2-core CPU), in a temporary data folder, and writes
 ``docs/wizard/step1_data.png`` ... ``step5_save.png`` and ``library.png``.
+``--last-step 2`` stops after the settings page (no training; a measured estimate only).
 Data: ZhangLab pediatric chest X-rays (Kermany et al. 2018, CC BY 4.0) from
 ``../shared/data/zhanglab_224/train``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import sys
@@ -64,7 +66,15 @@ def copy_images(kind: str, dest: Path, start: int, n: int) -> Path:
 
 
 def main() -> int:
+    import argparse
+
     from PySide6.QtWidgets import QApplication, QWizard
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--last-step", type=int, choices=range(1, 6), default=5,
+                    help="stop after this wizard step's screenshot (default 5: all, and the "
+                         "library)")
+    last_step = ap.parse_args().last_step
 
     import squid_core
     from squid_core.library import ModelLibrary
@@ -74,6 +84,7 @@ def main() -> int:
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # see tests/test_wizard_e2e.py
     tmp = Path(tempfile.mkdtemp(prefix="squid-shots-"))
+    atexit.register(shutil.rmtree, tmp, True)  # also after an early --last-step return
     os.environ["SQUID_VIEWER_DATA_DIR"] = str(tmp / "data")
     normal = copy_images("NORMAL", tmp / "site" / "normals", 0, 120)
     (normal / "scanner_log.txt").write_text("not an image")
@@ -100,6 +111,8 @@ def main() -> int:
     dp.set_validation_folder(val)
     wait_until(app, dp.isComplete, 60, "the data scan")
     shoot(app, wizard, "step1_data.png")
+    if last_step == 1:
+        return 0
 
     wizard.next()
     sp = wizard.settings_page
@@ -111,6 +124,9 @@ def main() -> int:
     sp.measure_btn.click()
     wait_until(app, lambda: sp.estimate is not None, 180, "the time estimate")
     shoot(app, wizard, "step2_settings.png")
+    if last_step == 2:
+        wizard.close()
+        return 0
 
     wizard.next()
     tp = wizard.train_page
@@ -119,10 +135,14 @@ def main() -> int:
         900, "the third epoch")
     shoot(app, wizard, "step3_training.png")
     wait_until(app, tp.isComplete, 600, "the end of training")
+    if last_step == 3:
+        return 0
 
     wizard.next()
     wizard.validate_page.set_target("specificity", 0.80)
     shoot(app, wizard, "step4_validation.png")
+    if last_step == 4:
+        return 0
 
     wizard.next()
     wizard.save_page.name_edit.setText("Children's hospital, ward B")
@@ -138,7 +158,6 @@ def main() -> int:
     dialog.show()
     shoot(app, dialog, "library.png")
     dialog.close()
-    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from squid_core.training.recipes import DEFAULT_RECIPE, RECIPES, recipe_names
+
 DEFAULT_MNIST = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
 
 
@@ -14,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a SQUID model on folders of normal images (or on DigitAnatomy)",
         description=(
-            "Train SQUID with the paper's recipe (five weighted losses, Adam, cosine schedule, "
-            "discriminator every step and generator every 2nd). Images are decoded once into "
+            "Train SQUID with the paper's losses and optimiser (five weighted losses, Adam, "
+            "cosine schedule, discriminator every step and generator every 2nd) and a named "
+            "recipe for what the networks see and which weights are kept (--recipe; the "
+            "default, robust, is measured in docs/robustness.md). Images are decoded once into "
             "memory. Validation AUC is measured every epoch, the best weights are kept, a "
             "checkpoint is written atomically after every epoch (resume with --resume), and "
             "the final model is calibrated on the training normals with operating points "
@@ -47,20 +51,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="use at most N --val-abnormal images (chosen deterministically)")
     p.add_argument("--mnist", type=Path, default=DEFAULT_MNIST,
                    help="MNIST IDX folder for --preset digitanatomy (default: %(default)s)")
+    recipes = "; ".join(f"{r.name}, {r.title}" for r in RECIPES.values())
+    p.add_argument("--recipe", choices=recipe_names(), default=None,
+                   help=(f"training recipe (default: {DEFAULT_RECIPE}): {recipes}. The options "
+                         "below override single parts of it. Chest presets only"
+                         ).replace("%", "%%"))
     p.add_argument("--augment", choices=("paper", "acquisition", "none"),
-                   help="training augmentation: paper (random affine, translate 5 %%, scale "
-                        "0.95-1.05; the default), acquisition (zoom 0.8-1.25 with an edge "
-                        "border, gamma, contrast, sharpness, noise; with --standardise it "
-                        "met 17 of 22 yardstick rows at 60 epochs, one seed: "
-                        "docs/robustness.md) or none")
+                   help="training augmentation instead of the recipe's: paper (random "
+                        "affine, translate 5 %%, scale 0.95-1.05), acquisition (zoom "
+                        "0.8-1.25 with an edge border, gamma, contrast, sharpness, noise) "
+                        "or none")
     p.add_argument("--ema", type=float, metavar="DECAY", default=None,
-                   help="validate, keep and write an exponential moving average of the "
-                        "weights (e.g. 0.999, about the last 1,000 steps; buffers such as "
-                        "the memory stay live); off by default (the paper's recipe)")
-    p.add_argument("--standardise", action="store_true",
-                   help="match every image's histogram to the training normals' mean histogram "
-                        "in training, calibration and scoring (stored in the model; a model "
-                        "fine-tuned with --init inherits its reference)")
+                   help="instead of the recipe's: validate, keep and write an exponential "
+                        "moving average of the weights (e.g. 0.998, about the last 500 "
+                        "steps; buffers such as the memory stay live); 0 turns it off")
+    p.add_argument("--standardise", action=argparse.BooleanOptionalAction, default=None,
+                   help="instead of the recipe's: match every image's histogram to the "
+                        "training normals' mean histogram in training, calibration and "
+                        "scoring (stored in the model; a model fine-tuned with --init "
+                        "inherits its reference)")
     p.add_argument("--epochs", type=int, help="number of epochs (default: 200)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
     p.add_argument("--max-minutes", type=float,
@@ -109,13 +118,18 @@ def _fail(msg: str) -> int:
 
 def _train_config(args: argparse.Namespace, resumed: dict | None):
     from squid_core.training.config import TrainConfig
+    from squid_core.training.recipes import apply_recipe
 
     cfg = TrainConfig.from_dict(resumed) if resumed else TrainConfig.for_preset(args.preset)
     if resumed is None:
         cfg.seed = args.seed
         cfg.bf16, cfg.channels_last = args.bf16, args.channels_last
-        cfg.standardise = args.standardise
-        cfg.ema_decay = args.ema
+        if args.preset != "digitanatomy" or args.recipe is not None:
+            apply_recipe(cfg, args.recipe or DEFAULT_RECIPE)  # ValueError: digitanatomy
+        if args.standardise is not None:
+            cfg.standardise = args.standardise
+        if args.ema is not None:
+            cfg.ema_decay = args.ema or None
         if args.augment == "none":
             cfg.augment = False
         elif args.augment is not None:
@@ -146,8 +160,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--val-fraction must be at least 0 and below 1, not {args.val_fraction}")
     if args.val_count is not None and args.val_count < 0:
         return _fail(f"--val-count cannot be negative ({args.val_count})")
-    if args.ema is not None and not 0.0 < args.ema < 1.0:
-        return _fail(f"--ema must lie between 0 and 1 (e.g. 0.999), not {args.ema}")
+    if args.ema is not None and not 0.0 <= args.ema < 1.0:
+        return _fail(f"--ema must lie in [0, 1) (e.g. 0.998; 0 = off), not {args.ema}")
+    if args.recipe is not None and args.preset == "digitanatomy" and args.resume is None:
+        return _fail("--recipe applies to chest radiographs, not to --preset digitanatomy")
     if (env is None or env["rank"] == 0) and not args.out.parent.is_dir():  # rank 0 writes
         return _fail(f"output folder {args.out.parent} does not exist")
     if args.threads:
@@ -235,10 +251,6 @@ def _run(args: argparse.Namespace, device, ctx) -> int:
         if len(data.train) < cfg.batch_size:
             return _fail(f"only {len(data.train)} readable training images; need at least "
                          f"{cfg.batch_size} (one batch)")
-    if cfg.standardise and data.train is not None:  # recomputed identically on --resume
-        from squid_core.scoring.standardise import attach_reference
-
-        attach_reference(model, data.train.images)
     ckpt_dir = args.checkpoint_dir or args.out.with_suffix(".ckpt")
     result = train(model, data, cfg, out_path=args.out, checkpoint_dir=ckpt_dir,
                    resume=args.resume, device=device, callbacks=cb, dist=ctx)

@@ -94,6 +94,9 @@ class ModelEntry:
             parts.append(f"{t['epochs']} epochs")
         if self.preset:
             parts.append(f"preset {self.preset}")
+        config = t.get("config") if isinstance(t.get("config"), dict) else {}
+        if config.get("recipe"):
+            parts.append(f"{config['recipe']} recipe")
         if t.get("fine_tuned_from"):
             parts.append(f"fine-tuned from {t['fine_tuned_from']}")
         return ", ".join(parts) if parts else "no training summary recorded"

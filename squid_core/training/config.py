@@ -48,9 +48,12 @@ class TrainConfig:
     lr_min_factor: float = 0.1  # cosine floor = lr * lr_min_factor
     n_critic: int = 2  # generator step every n_critic discriminator steps
     weights: LossWeights = field(default_factory=LossWeights)
+    #: the named recipe these settings started from (squid_core.training.recipes);
+    #: the dataclass's own defaults are the paper's
+    recipe: str = "paper"
     augment: bool = True
-    #: "paper" (random affine, the default) or "acquisition" (one seed so far; see
-    #: squid_core.training.augment and docs/robustness.md)
+    #: "paper" (random affine) or "acquisition" (squid_core.training.augment,
+    #: docs/robustness.md)
     augment_recipe: str = "paper"
     #: match every image's histogram to the training normals' mean (stored in the model
     #: file; squid_core.scoring.standardise); off in the paper's recipe
@@ -106,6 +109,7 @@ class TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are ignored (newer files)."""
         known = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in known}
+        kw.setdefault("recipe", "")  # written before recipes had names
         if isinstance(kw.get("weights"), dict):
             kw["weights"] = LossWeights(**kw["weights"])
         for key in ("betas", "scale_range"):

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from squid_core.model.discriminator import PER_IMAGE
-from squid_core.scoring.standardise import match_batch, reference_of
+from squid_core.scoring.standardise import attach_reference, match_batch, reference_of
 from squid_core.training.augment import augment_batch
 from squid_core.training.callbacks import EpochInfo, StepInfo, TrainingCallbacks, TrainingControl
 from squid_core.training.checkpoint import atomic_torch_save, load_checkpoint, save_checkpoint
@@ -357,6 +357,8 @@ def train(
     # the discriminator with per-image statistics (the reference's way; see
     # squid_core/model/discriminator.py), also when fine-tuning an older file.
     model.metadata["discriminator_statistics"] = PER_IMAGE
+    if cfg.standardise and hasattr(data.train, "images"):  # this run's normals set the reference (the same again on resume)
+        attach_reference(model, data.train.images)
     model.generator.to(device).train()
     model.discriminator.to(device).train()
     if cfg.channels_last:

@@ -51,6 +51,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from squid_core.training.callbacks import EpochInfo, StepInfo, TrainingCallbacks, TrainingControl
+from squid_core.training.recipes import DEFAULT_RECIPE, RECIPES
 
 #: Share of the normal images held out for validation when no labelled folder is given.
 HOLDOUT_FRACTION = 0.1
@@ -67,7 +68,8 @@ class Job:
     ``init_model`` is the model file to fine-tune from (``None``: from scratch with
     ``preset``). ``max_steps`` caps the total number of steps (a quick trial).
     ``resume`` continues from ``checkpoint_dir/last.pt`` when it exists. ``threads``
-    sets torch's CPU threads (``None``: torch's default, one per core).
+    sets torch's CPU threads (``None``: torch's default, one per core). ``recipe``
+    names the training recipe (``squid_core.training.recipes``).
     """
 
     normal_dirs: list[str]
@@ -87,6 +89,7 @@ class Job:
     estimate_steps: int = 2
     n_samples: int = 4
     threads: int | None = None
+    recipe: str = DEFAULT_RECIPE
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Job:
@@ -99,6 +102,8 @@ class Job:
         job = cls(**d)
         if job.mode not in ("train", "estimate"):
             raise ValueError(f"mode must be 'train' or 'estimate', not {job.mode!r}")
+        if job.recipe not in RECIPES:
+            raise ValueError(f"unknown training recipe {job.recipe!r}")
         if job.mode == "train" and not (job.out_model and job.checkpoint_dir):
             raise ValueError("a training job needs 'out_model' and 'checkpoint_dir'")
         return job
@@ -203,7 +208,8 @@ class JsonCallbacks(TrainingCallbacks):
 
         self.events.emit("start", device=info.get("device"), threads=torch.get_num_threads(),
                          steps_per_epoch=info.get("steps_per_epoch"),
-                         start_epoch=info.get("start_epoch", 0), total_steps=self.total_steps)
+                         start_epoch=info.get("start_epoch", 0), total_steps=self.total_steps,
+                         recipe=(info.get("config") or {}).get("recipe"))
 
     def on_epoch_start(self, epoch: int, steps: int) -> None:
         self.events.emit("epoch_start", epoch=epoch, steps=steps)
@@ -347,9 +353,11 @@ def _build_model(job: Job):
 
 def _train_config(job: Job, model: Any):
     from squid_core.training.config import TrainConfig
+    from squid_core.training.recipes import apply_recipe
 
     cfg = TrainConfig.for_preset(job.preset, epochs=max(1, job.epochs), seed=job.seed,
                                  max_steps=job.max_steps, samples_per_epoch=job.n_samples)
+    apply_recipe(cfg, job.recipe)
     if job.batch_size:
         cfg.batch_size = int(job.batch_size)
     if job.init_model:

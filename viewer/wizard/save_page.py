@@ -82,7 +82,7 @@ class SavePage(QWizardPage):
         v = self.state.validation or {}
         lines = [
             f"Trained on {len(self.state.data.normal_files)} normal images, {start}, "
-            f"{s.epochs} epochs.",
+            f"{s.epochs} epochs, {s.recipe} recipe.",
             f"Validation AUC {v['auc']:.3f}." if v.get("auc") is not None else
             "No validation AUC.",
             f"Operating point: {op['name']} (flag when score ≥ {op['threshold']:.1f})."

@@ -1,4 +1,5 @@
-"""Step 2 of the training wizard: where to start from, preset, epochs, device, time estimate.
+"""Step 2 of the training wizard: where to start from, preset, recipe, epochs, device,
+time estimate.
 
 The time per epoch is measured, not guessed: "Measure" runs a few real training
 steps in a separate worker process (``mode: "estimate"``) with exactly these
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -26,12 +28,18 @@ from PySide6.QtWidgets import (
 )
 
 from squid_core.library import ModelLibrary
+from squid_core.training.recipes import RECIPES, recipe_names
 from viewer.wizard.process_client import TrainingProcess
 from viewer.wizard.state import WizardState
 
 PRESET_HELP = {
     "compact": "compact — half-width SQUID, about 4x faster; the sensible choice on a CPU",
     "paper": "paper — the published configuration (CVPR 2023); best with a GPU",
+}
+
+RECIPE_LABELS = {
+    "robust": "Robust to acquisition (recommended)",
+    "paper": "Paper (Xiang et al., CVPR 2023)",
 }
 
 
@@ -97,6 +105,15 @@ class SettingsPage(QWizardPage):
         self.preset_combo = QComboBox()
         for key, text in PRESET_HELP.items():
             self.preset_combo.addItem(text, key)
+        self.recipe_combo = QComboBox()
+        for name in recipe_names():
+            self.recipe_combo.addItem(RECIPE_LABELS.get(name, name), name)
+            self.recipe_combo.setItemData(self.recipe_combo.count() - 1,
+                                          RECIPES[name].title, Qt.ItemDataRole.ToolTipRole)
+        self.recipe_combo.setToolTip(
+            "What the networks see in training and which weights are kept. The robust "
+            "recipe makes the score depend less on framing and exposure "
+            "(docs/robustness.md); the architecture and losses are the paper's in both.")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
         self.epochs_spin.setValue(20)
@@ -121,12 +138,13 @@ class SettingsPage(QWizardPage):
         form = QFormLayout(form_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Preset:", self.preset_combo)
+        form.addRow("Recipe:", self.recipe_combo)
         form.addRow("Epochs:", self.epochs_spin)
         form.addRow("Batch size:", self.batch_spin)
         form.addRow("Step limit:", self.steps_spin)
         form.addRow("Device:", self.device_combo)
         form.addRow("CPU threads:", self.threads_spin)
-        for w in (self.preset_combo, self.device_combo):
+        for w in (self.preset_combo, self.recipe_combo, self.device_combo):
             w.currentIndexChanged.connect(self._settings_changed)
         for s in (self.epochs_spin, self.batch_spin, self.steps_spin, self.threads_spin):
             s.valueChanged.connect(self._settings_changed)
@@ -179,6 +197,7 @@ class SettingsPage(QWizardPage):
         s.init_model = self._active_path if finetune else None
         s.init_model_name = self._active_name if finetune else ""
         s.preset = str(self.preset_combo.currentData())
+        s.recipe = str(self.recipe_combo.currentData())
         s.epochs = self.epochs_spin.value()
         s.batch_size = self.batch_spin.value()
         s.max_steps = self.steps_spin.value() or None

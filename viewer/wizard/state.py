@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from squid_core.training.recipes import DEFAULT_RECIPE
+
 #: Fewer normal images than this gets a warning on the data page.
 MIN_RECOMMENDED_IMAGES = 50
 #: Below this the wizard refuses to train: too few for even one batch and a split.
@@ -85,6 +87,7 @@ class TrainSettings:
     init_model: Path | None = None  # fine-tune from this model file; None = from scratch
     init_model_name: str = ""
     preset: str = "compact"
+    recipe: str = DEFAULT_RECIPE  # squid_core.training.recipes
     epochs: int = 10
     device: str = "auto"
     max_steps: int | None = None  # cap on training steps (a quick trial); None = no cap
@@ -123,6 +126,7 @@ class WizardState:
             "val_normal_dir": str(val_normal) if use_val and val_normal else None,
             "val_abnormal_dir": str(val_abnormal) if use_val and val_abnormal else None,
             "preset": s.preset,
+            "recipe": s.recipe,
             "epochs": s.epochs,
             "max_steps": s.max_steps,
             "batch_size": s.batch_size,
