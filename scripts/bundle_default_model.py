@@ -8,7 +8,9 @@ and fails if any score moves by more than ``--tolerance`` points (default 0.5)::
         resources/models/default.safetensors runs/grouped/report_normal \\
         runs/grouped/report_abnormal --name "SQUID compact ZhangLab pediatric" --version 2.0
 
-``--name``, ``--version`` and ``--notes`` set what the library and ``squid info`` show;
+``--name``, ``--version`` and ``--notes`` set what the library and ``squid info`` show,
+and a file without an applicability block gets the chest-radiograph one declared
+(``squid_core.scoring.applicability.DEFAULT_RULES``, what it would be read as anyway);
 nothing else of the trained file (calibration, operating points, guard) changes.
 """
 
@@ -24,6 +26,7 @@ import squid_core
 from squid_core.io import ImageReadError, find_image_files, read_image
 from squid_core.scoring import Scorer
 from squid_core.scoring.analysis import scoring_frame
+from squid_core.scoring.applicability import DEFAULT_RULES
 
 
 def main() -> int:
@@ -41,6 +44,7 @@ def main() -> int:
     for key in ("name", "version", "notes"):
         if getattr(args, key) is not None:
             full.metadata[key] = getattr(args, key)
+    full.metadata.setdefault("applicability", dict(DEFAULT_RULES))
     full.save(args.out, weights_dtype=torch.float16)
     half = squid_core.load_model(args.out)
     scorers = Scorer(full, device="cpu"), Scorer(half, device="cpu")

@@ -89,16 +89,19 @@ def test_the_cards_data_figures_are_the_files_and_the_split_files(meta, card):
     with open(SPLIT, newline="") as fh:
         for row in csv.DictReader(fh):
             parts[row["part"]] = parts.get(row["part"], 0) + 1
-    n_train = int(_number(_found(r"minus the validation split: ([\d,]+) normal images",
+    n_train = int(_number(_found(r"minus the held-out parts: ([\d,]+) normal images",
                                  card).group(1)))
     assert n_train == meta["training"]["data"]["n_train"] == parts["train_normal"]
-    assert meta["calibration"]["n_images"] == n_train  # "over the 1,241 training normals"
+    assert meta["calibration"]["n_images"] == n_train  # "over the 1,041 training normals"
     assert int(_number(_found(r"over the ([\d,]+) training normals", card).group(1))) == n_train
-    held = _found(r"(\d+) normal \+ (\d+) pneumonia images held out", card)
+    held = _found(r"([\d,]+) normal \+ ([\d,]+) pneumonia images held out to choose", card)
     val = meta["metrics"]["validation"]
-    assert (int(held.group(1)), int(held.group(2))) == (
-        val["n_normal"], val["n_abnormal"]) == (parts["val_normal"], parts["val_abnormal"])
-    epochs = _found(r"(\d+) epochs in .*?best validation epoch \((\d+)\)", card)
+    assert (int(_number(held.group(1))), int(_number(held.group(2)))) == (
+        val["n_normal"], val["n_abnormal"]) == (parts["select_normal"], parts["select_abnormal"])
+    report = _found(r"([\d,]+) normal \+ ([\d,]+) pneumonia images of other children", card)
+    assert (int(_number(report.group(1))), int(_number(report.group(2)))) == (
+        parts["report_normal"], parts["report_abnormal"])
+    epochs = _found(r"(\d+) epochs in .*?best select epoch \((\d+)\)", card)
     assert int(epochs.group(1)) == meta["training"]["epochs"]
     assert int(epochs.group(2)) == meta["training"]["best_epoch"] + 1  # the card counts from 1
 
@@ -119,7 +122,7 @@ def test_the_cards_calibration_heatmap_and_operating_points_are_the_files(meta, 
 
 def test_the_cards_validation_table_is_what_the_file_stores(meta, card):
     val = meta["metrics"]["validation"]
-    row = _found(r"\| validation split \((\d+) / (\d+)\), balanced point \| \*\*(\d+(?:\.\d+)?)\*\* "
+    row = _found(r"\| select part \((\d+) / (\d+)\), balanced point \| \*\*(\d+(?:\.\d+)?)\*\* "
                  r"\| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \|", card)
     n_norm, n_abn, auc, sens, spec, acc, f1 = row.groups()
     assert (int(n_norm), int(n_abn)) == (val["n_normal"], val["n_abnormal"])
@@ -163,15 +166,16 @@ def test_the_readme_quotes_the_card(meta, card):
     assert _found(r"`(\w+)` preset", section).group(1) == _found(r"`(\w+)` preset", card).group(1)
 
 
-def test_the_demo_zhanglab_studies_come_from_the_validation_split():
-    """The card's figures and the demo make sense only if the model never trained on them."""
+def test_the_demo_zhanglab_studies_come_from_the_report_part():
+    """The demo makes sense only if the model never trained on these children and they
+    chose nothing (the report part of the patient-grouped split)."""
     parts = {}
     with open(SPLIT, newline="") as fh:
         for row in csv.DictReader(fh):
             parts[Path(row["file"]).name] = row["part"]
     for name in ZHANGLAB_NORMALS + ZHANGLAB_PNEUMONIA:
         source = pydicom.dcmread(DEMO / name).SeriesDescription.removeprefix("ZhangLab ")
-        assert parts[source] == ("val_normal" if "normal" in name else "val_abnormal"), name
+        assert parts[source] == ("report_normal" if "normal" in name else "report_abnormal"), name
 
 
 def test_the_bundled_model_does_not_flag_the_demo_normals(bundled_model, demo_results):
@@ -202,32 +206,58 @@ def test_the_bundled_model_finds_the_demo_pneumonia(bundled_model, demo_results)
 ZHANGLAB_TRAIN = ROOT.parent / "shared" / "data" / "zhanglab_224" / "train"
 
 
-@pytest.mark.slow  # 200 images scored: about 15 s on one CPU core
-@pytest.mark.skipif(not ZHANGLAB_TRAIN.is_dir(), reason="../shared/data/zhanglab_224 is absent")
-def test_the_cards_validation_figures_are_measured_again(tmp_path, card, meta):
-    """The card's own command (``squid eval`` on the validation split of
-    default_split.csv) gives the AUC and the rates the card prints."""
+REPORT_ROW = (r"\| report part \((\d+) / ([\d,]+)\), balanced point \| \*\*(\d\.\d+)\*\* "
+              r"\[(\d\.\d+), (\d\.\d+)\] \| (\d\.\d+) \[(\d\.\d+), (\d\.\d+)\] "
+              r"\| (\d\.\d+) \[(\d\.\d+), (\d\.\d+)\] \|")
+
+
+def _eval_part(tmp_path, part_of: dict[str, str], bootstrap: int = 0) -> dict:
+    """``squid eval`` of the bundled model on the split's parts ``part_of`` names
+    ({"normal": part, "abnormal": part}), linked from ../shared."""
     from squid_core.cli import main
 
-    folders = {"val_normal": tmp_path / "val_normal", "val_abnormal": tmp_path / "val_abnormal"}
+    folders = {kind: tmp_path / part for kind, part in part_of.items()}
     for folder in folders.values():
-        folder.mkdir()
+        folder.mkdir(parents=True)
     with open(SPLIT, newline="") as fh:
         for row in csv.DictReader(fh):
-            if row["part"] in folders:
-                source = ZHANGLAB_TRAIN / row["file"]
-                (folders[row["part"]] / source.name).symlink_to(source)
+            for kind, part in part_of.items():
+                if row["part"] == part:
+                    source = ZHANGLAB_TRAIN / row["file"]
+                    (folders[kind] / source.name).symlink_to(source)
     out = tmp_path / "eval.json"
     assert main(["eval", "--model", str(ROOT / "resources/models/default.safetensors"),
-                 "--normal", str(folders["val_normal"]), "--abnormal",
-                 str(folders["val_abnormal"]), "--device", "cpu", "--quiet",
+                 "--normal", str(folders["normal"]), "--abnormal", str(folders["abnormal"]),
+                 "--device", "cpu", "--quiet", "--bootstrap", str(bootstrap),
                  "--json", str(out)]) == 0
-    report = json.loads(out.read_text())
-    row = _found(r"\| validation split \((\d+) / (\d+)\), balanced point \| \*\*(\d+(?:\.\d+)?)\*\* "
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow  # 2,300 images scored: about a minute on one CPU core
+@pytest.mark.skipif(not ZHANGLAB_TRAIN.is_dir(), reason="../shared/data/zhanglab_224 is absent")
+def test_the_cards_figures_are_measured_again(tmp_path, card, meta):
+    """The card's own commands (``squid eval`` on the select and on the report part of
+    default_split.csv) give the AUCs, rates and intervals the card and README print."""
+    select = _eval_part(tmp_path / "select", {"normal": "select_normal",
+                                              "abnormal": "select_abnormal"})
+    row = _found(r"\| select part \((\d+) / (\d+)\), balanced point \| \*\*(\d+(?:\.\d+)?)\*\* "
                  r"\| (\d+(?:\.\d+)?) \| (\d+(?:\.\d+)?) \|", card)
-    assert (report["n_normal"], report["n_abnormal"]) == (int(row.group(1)), int(row.group(2)))
-    assert _printed(report["auc"], row.group(3))
-    balanced = next(op for op in report["operating_points"]
+    assert (select["n_normal"], select["n_abnormal"]) == (int(row.group(1)), int(row.group(2)))
+    assert _printed(select["auc"], row.group(3))
+    balanced = next(op for op in select["operating_points"]
                     if op["name"] == meta["default_operating_point"])
     assert _printed(balanced["sensitivity"], row.group(4))
     assert _printed(balanced["specificity"], row.group(5))
+
+    report = _eval_part(tmp_path / "report", {"normal": "report_normal",
+                                              "abnormal": "report_abnormal"}, bootstrap=2000)
+    row = _found(REPORT_ROW, card).groups()
+    assert (report["n_normal"], report["n_abnormal"]) == (int(row[0]), int(_number(row[1])))
+    shown = [report["auc"], report["auc_ci"]["low"], report["auc_ci"]["high"]]
+    balanced = next(op for op in report["operating_points"]
+                    if op["name"] == meta["default_operating_point"])
+    for rate in ("sensitivity", "specificity"):
+        ci = balanced[f"{rate}_ci"]
+        shown += [balanced[rate], ci["low"], ci["high"]]
+    for value, text in zip(shown, row[2:], strict=True):
+        assert _printed(value, text), (value, text)

@@ -231,6 +231,7 @@ def test_cancel_mid_epoch_keeps_active_model_and_resumes(qtbot, tmp_path, librar
     wizard.next()
     _settings(wizard, scratch=False, epochs=2, batch=2,  # fine-tune the active model
               recipe="paper")
+    assert "Xiang" in wizard.settings_page.recipe_note.text(), "the note follows the choice"
     wizard.next()
     tp = wizard.train_page
 

@@ -114,6 +114,12 @@ class SettingsPage(QWizardPage):
             "What the networks see in training and which weights are kept. The robust "
             "recipe makes the score depend less on framing and exposure "
             "(docs/robustness.md); the architecture and losses are the paper's in both.")
+        self.recipe_note = QLabel()
+        self.recipe_note.setWordWrap(True)
+        self.recipe_note.setObjectName("recipeNote")
+        self.recipe_note.setMinimumWidth(620)
+        self.recipe_combo.currentIndexChanged.connect(self._show_recipe)
+        self._show_recipe()
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
         self.epochs_spin.setValue(20)
@@ -139,6 +145,7 @@ class SettingsPage(QWizardPage):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
         form.addRow("Preset:", self.preset_combo)
         form.addRow("Recipe:", self.recipe_combo)
+        form.addRow("", self.recipe_note)
         form.addRow("Epochs:", self.epochs_spin)
         form.addRow("Batch size:", self.batch_spin)
         form.addRow("Step limit:", self.steps_spin)
@@ -182,6 +189,10 @@ class SettingsPage(QWizardPage):
             self.scratch_radio.setChecked(True)
             self._active_path, self._active_name = None, ""
         self._start_changed()
+
+    def _show_recipe(self) -> None:
+        recipe = RECIPES[str(self.recipe_combo.currentData())]
+        self.recipe_note.setText(recipe.title[0].upper() + recipe.title[1:] + ".")
 
     def _start_changed(self) -> None:
         self.preset_combo.setEnabled(self.scratch_radio.isChecked())
