@@ -155,10 +155,19 @@ def test_the_readme_quotes_the_card(meta, card):
     readme = README.read_text(encoding="utf-8")
     section = readme[readme.index("## The bundled model"):]
     section = section[:section.index("\n## ", 3)]
+    assert _found(r"version (\d+\.\d+)", section).group(1) == meta["version"]
     assert _printed(meta["metrics"]["validation"]["auc"],
-                    _found(r"Validation AUC \*\*(\d+(?:\.\d+)?)\*\*", section).group(1))
-    at = _found(r"sensitivity (\d+(?:\.\d+)?), specificity (\d+(?:\.\d+)?)", section)
+                    _found(r"select AUC\s+\*\*(\d+(?:\.\d+)?)\*\*", section).group(1))
+    # the report figures are the card's
+    card_row = _found(REPORT_ROW, card).groups()
+    auc = _found(r"AUC \*\*(\d\.\d+)\*\* \[(\d\.\d+), (\d\.\d+)\]", section).groups()
+    assert auc == card_row[2:5]
+    rates = _found(r"sensitivity (\d\.\d+) \[(\d\.\d+),\s+(\d\.\d+)\], specificity "
+                   r"(\d\.\d+) \[(\d\.\d+), (\d\.\d+)\]", section).groups()
+    assert rates == card_row[5:]
     stored = meta["metrics"]["validation"]["at_operating_point"]
+    at = _found(r"select AUC\s+\*\*[\d.]+\*\*, sensitivity (\d+(?:\.\d+)?), specificity "
+                r"(\d+(?:\.\d+)?)", section)
     assert _printed(stored["sensitivity"], at.group(1))
     assert _printed(stored["specificity"], at.group(2))
     n_train = _found(r"trained on the ([\d,]+)\s+ZhangLab pediatric normal", section).group(1)

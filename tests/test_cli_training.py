@@ -199,10 +199,11 @@ def test_train_uses_the_references_recipe_for_each_preset(preset):
 
 @pytest.mark.parametrize("extra, expected", [
     (["--recipe", "paper"], ("paper", "paper", False, None)),
-    (["--recipe", "robust"], ("robust", "acquisition", True, 0.998)),
+    (["--recipe", "robust"], ("robust", "acquisition", True, None)),
     # single options override one part of the recipe and keep the rest
-    (["--recipe", "robust", "--no-standardise"], ("robust", "acquisition", False, 0.998)),
-    (["--recipe", "robust", "--ema", "0"], ("robust", "acquisition", True, None)),
+    (["--recipe", "robust", "--no-standardise"], ("robust", "acquisition", False, None)),
+    (["--recipe", "robust", "--ema", "0.998"], ("robust", "acquisition", True, 0.998)),
+    (["--recipe", "robust", "--ema", "0.998", "--ema", "0"], ("robust", "acquisition", True, None)),
     (["--recipe", "paper", "--standardise", "--ema", "0.99"], ("paper", "paper", True, 0.99)),
     (["--recipe", "paper", "--augment", "acquisition"], ("paper", "acquisition", False, None)),
 ])

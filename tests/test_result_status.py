@@ -139,7 +139,7 @@ def _analyse(scorer: Scorer, path: Path, force: bool = False):
 
 
 def test_bundled_model_statuses_on_real_files(bundled_scorer) -> None:
-    assert bundled_scorer.model.version == "1.2" and bundled_scorer.guard is not None
+    assert bundled_scorer.model.version == "2.0" and bundled_scorer.guard is not None
     child = _analyse(bundled_scorer, NORMAL_CHILD)
     assert child.status == SCORED and child.verdict in ("FLAG", "no flag")
     adult = _analyse(bundled_scorer, ADULT)
@@ -163,7 +163,7 @@ def test_squid_score_has_a_status_column_and_force(capsys, tmp_path, monkeypatch
     monkeypatch.setenv("SQUID_VIEWER_DATA_DIR", str(tmp_path / "data"))  # no library yet
     files = [str(p) for p in (NORMAL_CHILD, ADULT, MR)]
     rc, out, err = _cli(capsys, *files)
-    assert rc == 0 and "the bundled default model" in err and "1.2" in err
+    assert rc == 0 and "the bundled default model" in err and "2.0" in err
     rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}
     assert out.splitlines()[0].split("\t")[:2] == ["path", "status"]
     assert rows[str(NORMAL_CHILD)][1] == "scored"

@@ -114,9 +114,23 @@ def test_bench_times_test_time_averaging():
     assert ratio > 1.5  # three forward passes instead of one
 
 
-def test_bench_standardises_before_scoring(tmp_path):
+@pytest.fixture(scope="module")
+def unstandardised_model(tmp_path_factory) -> Path:
+    """The bundled model's weights without its own intensity reference: what the bench's
+    training-free ``--standardise`` and the scorer's test-time averaging are measured on."""
+    import squid_core
+    from squid_core.scoring.standardise import METADATA_KEY
+
+    model = squid_core.load_model(MODEL)
+    model.metadata.pop(METADATA_KEY, None)
+    path = tmp_path_factory.mktemp("plain") / "plain.safetensors"
+    model.save(path)
+    return path
+
+
+def test_bench_standardises_before_scoring(tmp_path, unstandardised_model):
     out = tmp_path / "rows.json"
-    proc = _bench(str(MODEL), "--normal", str(VAL / "normal"), "--abnormal",
+    proc = _bench(str(unstandardised_model), "--normal", str(VAL / "normal"), "--abnormal",
                   str(VAL / "pneumonia"), "--only", "gamma=0.7", "--bootstrap", "100",
                   "--standardise", "--reference", str(VAL / "normal"), "--json", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -137,12 +151,12 @@ def test_bench_says_what_is_wrong(tmp_path):
     assert proc.returncode == 2 and "give --normal and --abnormal" in proc.stderr
 
 
-def test_scorer_test_time_averaging_averages_the_views_logits():
+def test_scorer_test_time_averaging_averages_the_views_logits(unstandardised_model):
     import squid_core
     from squid_core.scoring.nuisance import zoom_in, zoom_out
     from squid_core.scoring.scorer import TTA_VIEWS, Scorer, resize_for_model
 
-    model = squid_core.load_model(MODEL)
+    model = squid_core.load_model(unstandardised_model)
     plain, tta = Scorer(model, device="cpu"), Scorer(model, device="cpu", tta=True)
     assert plain.tta_views == (None,) and tta.tta_views == TTA_VIEWS
     images = _images(VAL / "normal")[:2]
