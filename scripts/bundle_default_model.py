@@ -4,7 +4,7 @@ Half-precision weights halve the file (the repository keeps models under 50 MB).
 This script writes the float16 copy, then scores the given images with both copies
 and fails if any score moves by more than ``--tolerance`` points (default 0.5)::
 
-    python scripts/bundle_default_model.py runs/ema_s0/model.safetensors \\
+    python scripts/bundle_default_model.py runs/model.safetensors \\
         resources/models/default.safetensors runs/grouped/report_normal \\
         runs/grouped/report_abnormal --name "SQUID compact ZhangLab pediatric" --version 2.0
 

@@ -124,8 +124,8 @@ def _train_config(args: argparse.Namespace, resumed: dict | None):
     if resumed is None:
         cfg.seed = args.seed
         cfg.bf16, cfg.channels_last = args.bf16, args.channels_last
-        if args.preset != "digitanatomy" or args.recipe is not None:
-            apply_recipe(cfg, args.recipe or DEFAULT_RECIPE)  # ValueError: digitanatomy
+        if args.preset != "digitanatomy":  # run() refuses --recipe with DigitAnatomy
+            apply_recipe(cfg, args.recipe or DEFAULT_RECIPE)
         if args.standardise is not None:
             cfg.standardise = args.standardise
         if args.ema is not None:

@@ -29,7 +29,8 @@ class Recipe:
     """What a recipe sets. ``ema_decay`` None means no weight average."""
 
     name: str
-    title: str  # one line for menus and help
+    label: str  # a few words for a menu
+    title: str  # one line for help and the wizard's description
     augment_recipe: str  # a name known to squid_core.training.augment
     standardise: bool
     ema_decay: float | None
@@ -37,12 +38,12 @@ class Recipe:
 
 RECIPES: dict[str, Recipe] = {
     "robust": Recipe(
-        "robust",
+        "robust", "Robust to acquisition (recommended)",
         "robust to acquisition: histogram standardisation and acquisition augmentation "
         "(zoom 0.8-1.25, gamma, contrast, sharpness, noise); the best epoch's weights",
         augment_recipe="acquisition", standardise=True, ema_decay=None),
     "paper": Recipe(
-        "paper",
+        "paper", "Paper (Xiang et al., CVPR 2023)",
         "the paper's (Xiang et al., CVPR 2023): random affine (translate 5 %, scale "
         "0.95-1.05), images as they are, the last weights",
         augment_recipe="paper", standardise=False, ema_decay=None),

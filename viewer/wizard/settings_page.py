@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -35,11 +34,6 @@ from viewer.wizard.state import WizardState
 PRESET_HELP = {
     "compact": "compact — half-width SQUID, about 4x faster; the sensible choice on a CPU",
     "paper": "paper — the published configuration (CVPR 2023); best with a GPU",
-}
-
-RECIPE_LABELS = {
-    "robust": "Robust to acquisition (recommended)",
-    "paper": "Paper (Xiang et al., CVPR 2023)",
 }
 
 
@@ -107,9 +101,7 @@ class SettingsPage(QWizardPage):
             self.preset_combo.addItem(text, key)
         self.recipe_combo = QComboBox()
         for name in recipe_names():
-            self.recipe_combo.addItem(RECIPE_LABELS.get(name, name), name)
-            self.recipe_combo.setItemData(self.recipe_combo.count() - 1,
-                                          RECIPES[name].title, Qt.ItemDataRole.ToolTipRole)
+            self.recipe_combo.addItem(RECIPES[name].label, name)
         self.recipe_combo.setToolTip(
             "What the networks see in training and which weights are kept. The robust "
             "recipe makes the score depend less on framing and exposure "
